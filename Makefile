@@ -1,0 +1,44 @@
+# The two commands: `make demo` and `make test`. Both create the venv, install the package,
+# and bring up the local stack (a real Kafka broker from Maven jars and a real Redis).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: help install up down status lint unit test demo clean
+
+help:
+	@echo "make demo   - set up everything and run the main job"
+	@echo "make test   - set up everything, lint, and run the tests"
+	@echo "make down   - stop the local Kafka and Redis that the stack started"
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is needed: set PYTHON=python3.11")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+up: install
+	$(BIN)/fraud-worker stack up
+
+down:
+	@if [ -x $(BIN)/fraud-worker ]; then $(BIN)/fraud-worker stack down; else echo "nothing to stop (no venv)"; fi
+
+status: install
+	$(BIN)/fraud-worker stack status
+
+lint: install
+	$(BIN)/ruff check worker tests
+	$(BIN)/mypy worker
+
+test: lint up
+	$(BIN)/pytest
+
+demo: up
+	$(BIN)/fraud-worker smoke --events 5000
+
+clean: down
+	rm -rf .stack

@@ -1,0 +1,34 @@
+"""The ``fraud-worker`` command line."""
+
+from __future__ import annotations
+
+import typer
+
+from worker.cli_stack import stack_app, topics_app
+from worker.errors import FraudWorkerError
+
+app = typer.Typer(
+    help="Streaming fraud-scoring worker: Kafka in, a five-level scoring ladder, Kafka out.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(stack_app, name="stack")
+app.add_typer(topics_app, name="topics")
+
+
+@app.command()
+def smoke(events: int = typer.Option(1000, min=1, help="How many events to round-trip.")) -> None:
+    """Produce events through the real broker, consume them back, and round-trip Redis."""
+    from worker.smoke import run_smoke
+
+    report = run_smoke(events)
+    typer.echo(report.describe())
+
+
+def main() -> None:
+    """Entry point that turns the package's own errors into one clear line and exit code 1."""
+    try:
+        app()
+    except FraudWorkerError as exc:
+        typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
+        raise SystemExit(1) from exc

@@ -1,0 +1,60 @@
+"""``fraud-worker stack …`` and ``fraud-worker topics …``: the local stack and the topics."""
+
+from __future__ import annotations
+
+import typer
+from confluent_kafka.admin import AdminClient
+
+from worker.kafka.config import client_config
+from worker.kafka.topics import describe_topics, ensure_topics
+from worker.settings import load_settings
+from worker.stack import Stack
+
+stack_app = typer.Typer(help="The local Kafka broker and Redis server.", no_args_is_help=True)
+topics_app = typer.Typer(help="The worker's topics.", no_args_is_help=True)
+
+
+@stack_app.command("up")
+def stack_up(
+    topics: bool = typer.Option(True, help="Also create the worker's topics."),
+) -> None:
+    """Start Kafka and Redis (or reuse the running ones) and wait until both answer."""
+    settings = load_settings()
+    status = Stack(settings).up()
+    typer.echo(status.describe())
+    if topics:
+        _create_topics()
+
+
+@stack_app.command("down")
+def stack_down() -> None:
+    """Stop the servers this stack started; nothing else is touched."""
+    typer.echo(Stack(load_settings()).down().describe())
+
+
+@stack_app.command("status")
+def stack_status() -> None:
+    """Say what runs where."""
+    typer.echo(Stack(load_settings()).status().describe())
+
+
+@topics_app.command("create")
+def topics_create() -> None:
+    """Create the input, scored, review and dead-letter topics if they are missing."""
+    _create_topics()
+
+
+@topics_app.command("describe")
+def topics_describe() -> None:
+    """Partition count of each of the worker's topics (0 = missing)."""
+    settings = load_settings()
+    admin = AdminClient(client_config(settings))
+    for info in describe_topics(admin, list(settings.topics.all_topics())):
+        typer.echo(f"{info.name:<28} partitions={info.partitions}")
+
+
+def _create_topics() -> None:
+    settings = load_settings()
+    admin = AdminClient(client_config(settings))
+    created = ensure_topics(admin, settings.topics.all_topics())
+    typer.echo(f"topics created: {', '.join(created) if created else 'none (all present)'}")

@@ -1,0 +1,1 @@
+"""A thin layer over confluent-kafka: client configuration and topic administration."""

@@ -1,0 +1,66 @@
+"""Create and describe the worker's topics, idempotently."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewTopic
+
+from worker.errors import FraudWorkerError
+
+
+class TopicError(FraudWorkerError):
+    """A topic could not be created or does not match what the worker needs."""
+
+
+@dataclass(frozen=True)
+class TopicInfo:
+    name: str
+    partitions: int
+
+
+def ensure_topics(
+    admin: AdminClient, wanted: dict[str, int], timeout_s: float = 30.0
+) -> list[str]:
+    """Create the topics of ``wanted`` (name → partitions) that are missing; return those created.
+
+    An existing topic is left as it is (its partition count is reported by ``describe_topics``).
+    """
+    existing = admin.list_topics(timeout=timeout_s).topics
+    missing = [NewTopic(name, parts, 1) for name, parts in wanted.items() if name not in existing]
+    if not missing:
+        return []
+    futures = admin.create_topics(missing, operation_timeout=timeout_s)
+    created = []
+    for name, future in futures.items():
+        try:
+            future.result(timeout=timeout_s)
+            created.append(name)
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                raise TopicError(f"could not create topic {name!r}: {exc}") from exc
+    return sorted(created)
+
+
+def describe_topics(
+    admin: AdminClient, names: list[str], timeout_s: float = 10.0
+) -> list[TopicInfo]:
+    """Partition counts of the named topics; a missing topic shows 0 partitions."""
+    topics = admin.list_topics(timeout=timeout_s).topics
+    return [
+        TopicInfo(name, len(topics[name].partitions) if name in topics else 0) for name in names
+    ]
+
+
+def delete_topics(admin: AdminClient, names: list[str], timeout_s: float = 30.0) -> None:
+    """Delete topics (tests and benchmarks clean up after themselves)."""
+    if not names:
+        return
+    for future in admin.delete_topics(names, operation_timeout=timeout_s).values():
+        try:
+            future.result(timeout=timeout_s)
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.UNKNOWN_TOPIC_OR_PART:
+                raise
