@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from worker.cli_stack import stack_app, topics_app
+from worker.cli_train import train_command
 from worker.errors import FraudWorkerError
 
 app = typer.Typer(
@@ -14,6 +15,7 @@ app = typer.Typer(
 )
 app.add_typer(stack_app, name="stack")
 app.add_typer(topics_app, name="topics")
+app.command("train")(train_command)
 
 
 @app.command()

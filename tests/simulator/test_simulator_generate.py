@@ -15,10 +15,17 @@ from worker.simulator import (
     SimulationConfig,
     SimulationResult,
     Transactions,
+    extensions,
     run_simulation,
     simulate,
 )
-from worker.simulator.catalog import COUNTRIES, CURRENCIES, HIGH_RISK_CATEGORIES
+from worker.simulator.catalog import (
+    CHANNELS,
+    COUNTRIES,
+    CURRENCIES,
+    ENTRY_MODES,
+    HIGH_RISK_CATEGORIES,
+)
 from worker.simulator.fraud import compromise_windows
 
 SMALL = SimulationConfig(n_customers=500, n_terminals=1000, n_days=60, seed=7)
@@ -190,9 +197,108 @@ def test_merchant_category_and_channel_are_terminal_level(
     # One category per terminal across all its transactions.
     pairs = set(zip(tx.terminal_idx.tolist(), tx.merchant_category.tolist(), strict=True))
     assert len(pairs) == len(set(tx.terminal_idx.tolist()))
-    genuine = tx.labels.fraud_scenario != 3
-    pairs = set(zip(tx.terminal_idx[genuine].tolist(), tx.channel[genuine].tolist(), strict=True))
-    assert len(pairs) == len(set(tx.terminal_idx[genuine].tolist()))
+    # Scenarios 2 and 3 may move a transaction online; the others keep the terminal's.
+    kept = ~np.isin(tx.labels.fraud_scenario, [2, 3])
+    pairs = set(zip(tx.terminal_idx[kept].tolist(), tx.channel[kept].tolist(), strict=True))
+    assert len(pairs) == len(set(tx.terminal_idx[kept].tolist()))
+    assert np.array_equal(
+        tx.channel[kept], np.array(CHANNELS, dtype=object)[terminals.channel[tx.terminal_idx[kept]]]
+    )
+
+
+def _shares(modes: np.ndarray) -> dict[str, float]:
+    return {mode: float((modes == mode).mean()) for mode in ENTRY_MODES}
+
+
+def test_entry_mode_vocabulary_and_channel_consistency(tx: Transactions) -> None:
+    assert set(tx.entry_mode.tolist()) == set(ENTRY_MODES)
+    assert tx.cardholder_verified.any()
+    assert not tx.cardholder_verified.all()
+    # Online entry exactly on the ecommerce channel, frauds included; ATMs read cards.
+    assert np.array_equal(tx.entry_mode == "ecommerce", tx.channel == "ecommerce")
+    assert set(tx.entry_mode[tx.channel == "atm"].tolist()) <= {"chip", "magstripe"}
+    # No fraud shows a (channel, entry mode) pair that genuine transactions never show.
+    scenario = tx.labels.fraud_scenario
+    genuine = scenario == 0
+    seen = set(zip(tx.channel[genuine].tolist(), tx.entry_mode[genuine].tolist(), strict=True))
+    fraud = set(zip(tx.channel[~genuine].tolist(), tx.entry_mode[~genuine].tolist(), strict=True))
+    assert fraud <= seen
+
+
+def test_genuine_entry_modes_and_verification(tx: Transactions) -> None:
+    genuine = tx.labels.fraud_scenario == 0
+    pos = _shares(tx.entry_mode[genuine & (tx.channel == "pos")])
+    assert 0.52 < pos["chip"] < 0.58
+    assert 0.40 < pos["contactless"] < 0.46
+    assert 0.008 < pos["magstripe"] < 0.025
+    assert 0.001 < pos["keyed"] < 0.012
+    atm = _shares(tx.entry_mode[genuine & (tx.channel == "atm")])
+    assert atm["chip"] > 0.93
+    assert atm["contactless"] == atm["keyed"] == atm["ecommerce"] == 0.0
+    verified = {
+        mode: float(tx.cardholder_verified[genuine & (tx.entry_mode == mode)].mean())
+        for mode in ENTRY_MODES
+    }
+    assert verified["chip"] > 0.95
+    assert 0.31 < verified["contactless"] < 0.39
+    assert 0.35 < verified["magstripe"] < 0.65
+    assert verified["keyed"] < 0.3
+    assert 0.82 < verified["ecommerce"] < 0.88
+
+
+def test_scenario_2_is_phished_card_data(result: SimulationResult, tx: Transactions) -> None:
+    scenario = tx.labels.fraud_scenario
+    s2, genuine = scenario == 2, scenario == 0
+    phished = _shares(tx.entry_mode[s2])
+    assert set(tx.entry_mode[s2].tolist()) == {"keyed", "ecommerce", "magstripe"}
+    assert phished["keyed"] + phished["ecommerce"] > 0.75
+    assert tx.cardholder_verified[s2].mean() < 0.15
+    assert 0.22 < tx.is_international[s2].mean() < 0.38
+    honest = _shares(tx.entry_mode[genuine])
+    assert honest["chip"] + honest["contactless"] > 0.7
+    assert tx.cardholder_verified[genuine].mean() > 0.6
+    # At point-of-sale terminals the mode is drawn freely: keyed 0.45, online 0.40, cloned 0.15.
+    at_pos = s2 & (result.terminals.channel[tx.terminal_idx] == CHANNELS.index("pos"))
+    assert at_pos.sum() > 500
+    drawn = _shares(tx.entry_mode[at_pos])
+    assert 0.38 < drawn["keyed"] < 0.52
+    assert 0.33 < drawn["ecommerce"] < 0.47
+    assert 0.10 < drawn["magstripe"] < 0.20
+    # Amounts are the customer's own draws, as in the handbook.
+    mu = result.customers.mean_amount[tx.customer_idx]
+    assert 0.9 < (tx.amount[s2] / mu[s2]).mean() < 1.15
+
+
+def test_scenario_3_entry_mode_follows_channel_but_rarely_verified(tx: Transactions) -> None:
+    s3 = tx.labels.fraud_scenario == 3
+    assert 0.24 < tx.cardholder_verified[s3].mean() < 0.36
+    present = s3 & (tx.channel != "ecommerce")
+    assert present.sum() > 50
+    card_read = _shares(tx.entry_mode[present])
+    assert card_read["chip"] + card_read["contactless"] > 0.85
+    assert card_read["ecommerce"] == 0.0
+    # Verification no longer depends on the entry mode.
+    chip = s3 & (tx.entry_mode == "chip")
+    assert tx.cardholder_verified[chip].mean() < 0.6
+
+
+def test_extension_probabilities_are_tunable(monkeypatch: pytest.MonkeyPatch) -> None:
+    tiny = SimulationConfig(n_customers=200, n_terminals=300, n_days=30, seed=5)
+    monkeypatch.setattr(extensions, "PHISHED_VERIFIED_P", 1.0)
+    monkeypatch.setattr(extensions, "PHISHED_ENTRY_MODE_P", {"magstripe": 1.0})
+    monkeypatch.setattr(extensions, "CNP_VERIFIED_P", 0.0)
+    tx = simulate(tiny)
+    s2, s3 = tx.labels.fraud_scenario == 2, tx.labels.fraud_scenario == 3
+    assert s2.any() and s3.any()
+    assert np.all(tx.cardholder_verified[s2])
+    assert set(tx.entry_mode[s2 & (tx.channel != "ecommerce")].tolist()) == {"magstripe"}
+    assert not tx.cardholder_verified[s3].any()
+    monkeypatch.setattr(extensions, "PHISHED_ENTRY_MODE_P", {"keyed": 0.5, "ecommerce": 0.4})
+    with pytest.raises(ValueError, match="sum to 1"):
+        simulate(tiny)
+    monkeypatch.setattr(extensions, "PHISHED_ENTRY_MODE_P", {"swipe": 1.0})
+    with pytest.raises(ValueError, match="unknown entry mode"):
+        simulate(tiny)
 
 
 def test_account_ages(result: SimulationResult, tx: Transactions) -> None:
@@ -239,6 +345,8 @@ def test_event_dicts_have_no_labels(tx: Transactions) -> None:
         "is_international": bool,
         "has_international_history": bool,
         "account_age_days": int,
+        "entry_mode": str,
+        "cardholder_verified": bool,
     }
     assert tuple(types) == EVENT_FIELDS
     for event in events:
@@ -249,6 +357,10 @@ def test_event_dicts_have_no_labels(tx: Transactions) -> None:
             assert type(value) is types[key], key
     assert events[3]["transaction_id"] == tx.transaction_id[3]
     assert events[3]["amount"] == tx.amount[3]
+    assert EVENT_FIELDS[-2:] == ("entry_mode", "cardholder_verified")
+    assert [e["entry_mode"] for e in events] == tx.entry_mode[:50].tolist()
+    assert [e["cardholder_verified"] for e in events] == tx.cardholder_verified[:50].tolist()
+    assert {e["entry_mode"] for e in events} <= set(ENTRY_MODES)
     assert tx.event_dicts(len(tx) - 2) == tx.event_dicts(len(tx) - 2, len(tx))
     assert len(tx.event_dicts(len(tx) - 2)) == 2
 

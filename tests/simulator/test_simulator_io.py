@@ -33,6 +33,11 @@ def test_round_trip_is_exact(tx: Transactions, tmp_path: Path) -> None:
         assert np.array_equal(getattr(back, name), column), name
     assert np.array_equal(back.labels.fraud_scenario, tx.labels.fraud_scenario)
     assert back.labels.is_fraud.any()
+    # The extension fields come back as strings and booleans, with all their values.
+    assert {"entry_mode", "cardholder_verified"} <= set(CSV_COLUMNS)
+    assert set(back.entry_mode.tolist()) == set(tx.entry_mode.tolist()) >= {"chip", "keyed"}
+    assert back.cardholder_verified.dtype == np.bool_
+    assert back.cardholder_verified.any() and not back.cardholder_verified.all()
 
 
 def test_file_layout_and_determinism(tx: Transactions, tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ __all__ = [
     "COUNTRIES",
     "CURRENCIES",
     "ECOMMERCE",
+    "ENTRY_MODES",
     "FOREIGN_TRAVEL_WEIGHTS",
     "HIGH_RISK_CATEGORIES",
     "HOME",
@@ -42,6 +43,9 @@ HIGH_RISK_CATEGORIES: frozenset[str] = frozenset({"gambling", "crypto", "wire_tr
 
 CHANNELS: tuple[str, ...] = ("pos", "ecommerce", "atm")
 ECOMMERCE = CHANNELS.index("ecommerce")
+
+# How the card data reached the terminal (the POS entry mode of the authorization message).
+ENTRY_MODES: tuple[str, ...] = ("chip", "contactless", "magstripe", "keyed", "ecommerce")
 
 # P(channel | category), rows in CATEGORIES order, columns in CHANNELS order. Overall about
 # 80% of terminals are point-of-sale.

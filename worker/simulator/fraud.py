@@ -13,6 +13,7 @@ from worker.simulator.extensions import (
     NEW_ACCOUNT_DAYS,
     NEW_ACCOUNT_WEIGHT,
     shape_card_not_present,
+    shape_phished_terminal,
 )
 from worker.simulator.profiles import CustomerProfiles, TerminalProfiles
 from worker.simulator.transactions import Draft
@@ -68,9 +69,13 @@ def apply_fraud(
     """Label ``draft`` (sorted by time) with the fraud scenarios, first one wins:
 
     1. every amount above ``fraud_amount_threshold``;
-    2. every transaction at a compromised terminal during its compromise window;
+    2. every transaction at a compromised terminal during its compromise window:
+       phished-card traits (entry mode, verification, country; changes ``draft``);
     3. each transaction of a compromised customer in the window, not already fraud,
        with probability 1/3: amount x5 and card-not-present traits (changes ``draft``).
+
+    The scenario-2 traits are drawn last, so the compromise windows and the labels are
+    those the same seed gave before they were added.
     """
     scenario = np.zeros(len(draft), dtype=np.int8)
     scenario[draft.amount > config.fraud_amount_threshold] = 1
@@ -102,4 +107,5 @@ def apply_fraud(
     picked = np.flatnonzero(candidate & (rng.random(len(draft)) < SCENARIO_3_SHARE))
     scenario[picked] = 3
     shape_card_not_present(draft, picked, terminals, rng)
+    shape_phished_terminal(draft, np.flatnonzero(scenario == 2), rng)
     return FraudOutcome(scenario, terminal_windows, customer_windows)

@@ -33,13 +33,28 @@ read, built so that they carry realistic but imperfect signal:
   high-risk gambling 2%, crypto 1.5%, wire_transfer 1.5% (5% together).
 * ``channel``: every terminal has a base channel drawn given its category (pos, ecommerce
   or atm; about 80% pos overall, crypto and gambling mostly online). Genuine
-  transactions take their terminal's channel.
+  transactions take their terminal's channel (scenario-2 and -3 frauds may not).
 * ``country`` / ``currency`` / ``is_international``: all customers live in FR (EUR).
   ``has_international_history`` flags ~15% of customers; a genuine transaction is made
   abroad with probability 0.15 for them and 0.02 for the others, in a foreign country
   weighted by travel share (neighbours first). The currency is the country's own (EUR
   inside the euro area, else GBP, CHF, USD, ...). ``amount`` is always the EUR-equivalent
   amount; it is not converted.
+* ``entry_mode`` / ``cardholder_verified``: how the card data reached the terminal (the
+  POS entry mode: chip, contactless, magstripe, keyed or ecommerce) and whether the
+  cardholder was verified (PIN, chip and PIN, or 3-D Secure passed). A genuine
+  transaction's entry mode follows its channel: ecommerce always ``ecommerce``; atm chip
+  97%, magstripe 3%; pos chip 55%, contactless 43%, magstripe 1.5%, keyed 0.5%. It is
+  verified with probability chip 0.97, contactless 0.35 (no PIN under the contactless
+  limit), magstripe 0.5, keyed 0.1, ecommerce 0.85 (3-D Secure is common under PSD2).
+* Scenario-2 frauds (compromised terminal) are, as the handbook puts it, a criminal use
+  of the terminal with phished card data: the amount, time, customer and terminal stay
+  the handbook's, but the card data is keyed in (p 0.45), used online (p 0.40; the
+  channel becomes ecommerce) or read from a cloned stripe (p 0.15). At an online
+  merchant it is always used online and at an ATM always cloned, so the channel and
+  entry mode pair is one genuine data also shows. The cardholder is verified with
+  probability 0.08 only, and with probability 0.3 the transaction is made in a uniformly
+  random foreign country (else at home).
 * ``account_age_days``: every customer has an account open date. ~8% open their account
   during the window, on a uniform day, and make no transactions before it; the others
   opened it 30 to 3650 days before the start. The age is the number of days between the
@@ -47,17 +62,19 @@ read, built so that they carry realistic but imperfect signal:
 * Scenario-3 frauds (compromised card, card-not-present style) are not drawn like the
   customer's genuine transactions: with probability 0.3 they go to a random terminal of a
   high-risk category (anywhere on the grid), with probability 0.75 their channel is
-  ecommerce (else the terminal's), and with probability 0.4 they are made in a uniformly
-  random foreign country. Customers whose account is under 30 days old on the day of the
-  draw are 5 times more likely to be picked for compromise; accounts not yet open are
-  never picked.
+  ecommerce (else the terminal's), with probability 0.4 they are made in a uniformly
+  random foreign country, and their entry mode follows their channel as for genuine
+  ones but the cardholder is verified with probability 0.3 only, whatever the mode.
+  Customers whose account is under 30 days old on the day of the draw are 5 times more
+  likely to be picked for compromise; accounts not yet open are never picked.
 * Identifiers are opaque: ``card_id`` is ``"c_"`` + 16 hex chars of a BLAKE2b hash of the
   customer index keyed with a seed-derived key (never a card number: tokens with a run of
   8+ digits are re-hashed), ``terminal_id`` likewise with ``"t_"``, and
   ``transaction_id`` is ``"tx_" + <seed tag> + "_" + <zero-padded rank in time order>``.
 
-Times are UTC epoch milliseconds from the start date. The same seed gives identical
-output; every component draws from its own child of ``SeedSequence(seed)``.
+The probabilities of the extension are named constants of ``worker.simulator.extensions``.
+Times are UTC epoch milliseconds from the start date. The same seed gives identical output;
+every component draws from its own child of ``SeedSequence(seed)``.
 """
 
 from __future__ import annotations
@@ -68,7 +85,14 @@ from datetime import date
 import numpy as np
 from numpy.typing import NDArray
 
-from worker.simulator.catalog import CATEGORIES, CHANNELS, COUNTRIES, CURRENCIES, HOME
+from worker.simulator.catalog import (
+    CATEGORIES,
+    CHANNELS,
+    COUNTRIES,
+    CURRENCIES,
+    ENTRY_MODES,
+    HOME,
+)
 from worker.simulator.config import SimulationConfig
 from worker.simulator.fraud import apply_fraud
 from worker.simulator.model import Labels, Transactions
@@ -161,5 +185,7 @@ def _assemble(
         is_international=draft.country != HOME,
         has_international_history=customers.has_international_history[customer],
         account_age_days=age.astype(np.int32),
+        entry_mode=_names(ENTRY_MODES)[draft.entry_mode],
+        cardholder_verified=draft.verified,
         labels=Labels(is_fraud=scenario > 0, fraud_scenario=scenario),
     )

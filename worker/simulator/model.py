@@ -24,6 +24,8 @@ EVENT_FIELDS: tuple[str, ...] = (
     "is_international",
     "has_international_history",
     "account_age_days",
+    "entry_mode",
+    "cardholder_verified",
 )
 
 # Every column of Transactions (labels excluded), in declaration order, with its dtype.
@@ -43,6 +45,8 @@ TRANSACTION_COLUMNS: dict[str, np.dtype[Any]] = {
     "is_international": np.dtype(np.bool_),
     "has_international_history": np.dtype(np.bool_),
     "account_age_days": np.dtype(np.int32),
+    "entry_mode": np.dtype(object),
+    "cardholder_verified": np.dtype(np.bool_),
 }
 LABEL_COLUMNS: dict[str, np.dtype[Any]] = {
     "is_fraud": np.dtype(np.bool_),
@@ -105,6 +109,8 @@ class Transactions:
     the simulated profiles. ``amount`` is the EUR-equivalent amount, rounded to cents;
     ``currency`` is the currency the transaction was made in. ``account_age_days`` is the
     number of whole days between the account open date and the transaction day.
+    ``entry_mode`` is how the card data was read (``worker.simulator.catalog.ENTRY_MODES``)
+    and ``cardholder_verified`` whether the cardholder was verified (PIN, 3-D Secure).
     """
 
     transaction_id: NDArray[np.object_]
@@ -122,6 +128,8 @@ class Transactions:
     is_international: NDArray[np.bool_]
     has_international_history: NDArray[np.bool_]
     account_age_days: NDArray[np.int32]
+    entry_mode: NDArray[np.object_]
+    cardholder_verified: NDArray[np.bool_]
     labels: Labels
 
     def __post_init__(self) -> None:

@@ -9,7 +9,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from worker.simulator.config import SimulationConfig
-from worker.simulator.extensions import draw_countries
+from worker.simulator.extensions import draw_countries, draw_entry_modes, draw_verified
 from worker.simulator.profiles import CustomerProfiles, TerminalProfiles
 
 __all__ = ["DAY_MS", "Draft", "draw_genuine"]
@@ -22,7 +22,9 @@ TIME_STD_S = 20_000.0
 
 @dataclass(eq=False)
 class Draft:
-    """Mutable working columns of the transactions being generated (codes, not strings)."""
+    """Mutable working columns of the transactions being generated (codes, not strings):
+    ``channel`` / ``country`` / ``entry_mode`` index the catalog tuples, ``verified`` is
+    the cardholder-verified flag."""
 
     day: NDArray[np.int32]
     ms_in_day: NDArray[np.int64]
@@ -31,6 +33,8 @@ class Draft:
     amount: NDArray[np.float64]
     channel: NDArray[np.int8]
     country: NDArray[np.int8]
+    entry_mode: NDArray[np.int8]
+    verified: NDArray[np.bool_]
 
     def __len__(self) -> int:
         return len(self.day)
@@ -49,6 +53,8 @@ class Draft:
             amount=self.amount[index],
             channel=self.channel[index],
             country=self.country[index],
+            entry_mode=self.entry_mode[index],
+            verified=self.verified[index],
         )
 
     def sorted_by_time(self) -> Draft:
@@ -68,7 +74,8 @@ def draw_genuine(
     the account opens and customers without any terminal in reach get no transactions.
     Times of day are N(43200 s, 20000 s), those outside the day dropped; amounts are
     N(mu, mu/2) with negative draws redrawn, rounded to cents; the terminal is uniform
-    among those within the radius.
+    among those within the radius. The channel is the terminal's; the entry mode and
+    whether the cardholder was verified are drawn given the channel and the entry mode.
     """
     n_days = config.n_days
     counts = rng.poisson(customers.mean_daily_tx[:, None], size=(len(customers), n_days))
@@ -85,14 +92,18 @@ def draw_genuine(
     amount = _draw_amounts(rng, customers.mean_amount[customer], customers.std_amount[customer])
     terminal = _pick_terminals(rng, customers, customer)
     country = draw_countries(rng, customers.has_international_history[customer])
+    channel = terminals.channel[terminal]
+    entry_mode = draw_entry_modes(rng, channel)
     return Draft(
         day=day,
         ms_in_day=ms_in_day,
         customer=customer,
         terminal=terminal,
         amount=amount,
-        channel=terminals.channel[terminal],
+        channel=channel,
         country=country,
+        entry_mode=entry_mode,
+        verified=draw_verified(rng, entry_mode),
     )
 
 

@@ -1,0 +1,34 @@
+"""Small event batches for unit tests."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from worker.events import EVENT_FIELDS, EventBatch
+
+SATURDAY_3AM_MS = int(datetime(2026, 5, 2, 3, 0, tzinfo=UTC).timestamp() * 1000)
+
+BASE_EVENT: dict[str, Any] = {
+    "transaction_id": "tx1",
+    "event_time_ms": SATURDAY_3AM_MS,
+    "card_id": "c_1",
+    "terminal_id": "t_1",
+    "amount": 50.0,
+    "currency": "EUR",
+    "merchant_category": "crypto",
+    "channel": "ecommerce",
+    "country": "US",
+    "is_international": True,
+    "has_international_history": False,
+    "account_age_days": 3,
+    "entry_mode": "ecommerce",
+    "cardholder_verified": False,
+}
+
+
+def make_batch(*rows: dict[str, Any]) -> EventBatch:
+    """A batch of events: each row is the base event with some fields changed."""
+    records = [{**BASE_EVENT, **row} for row in (rows or ({},))]
+    assert all(set(r) == set(EVENT_FIELDS) for r in records)
+    return EventBatch.from_records(records)

@@ -1,0 +1,40 @@
+"""The fallback model: LightGBM on event-only features, so it answers when the feature store
+is down. Single-threaded on purpose: small batches pay for thread start-up, and the fallback
+must not compete with the primary's threads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import lightgbm as lgb
+import numpy as np
+from numpy.typing import NDArray
+
+from worker.models.manifest import ArtifactError, Manifest, verified_path
+
+
+@dataclass
+class FallbackModel:
+    booster: lgb.Booster
+    features: tuple[str, ...]
+    threads: int = 1
+
+    @classmethod
+    def load(cls, models_dir: Path, manifest: Manifest, threads: int = 1) -> FallbackModel:
+        path = verified_path(models_dir, manifest, "fallback")
+        try:
+            booster = lgb.Booster(model_file=str(path))
+        except lgb.basic.LightGBMError as exc:
+            raise ArtifactError(f"{path}: LightGBM cannot load it: {exc}") from exc
+        features = tuple(manifest.artifact("fallback").features)
+        if booster.num_feature() != len(features):
+            raise ArtifactError(
+                f"{path}: {booster.num_feature()} features, the manifest lists {len(features)}"
+            )
+        return cls(booster, features, threads)
+
+    def predict(self, features: NDArray[np.float32]) -> NDArray[np.float64]:
+        out = self.booster.predict(features, num_threads=self.threads)
+        return np.asarray(out, dtype=np.float64).reshape(-1)
