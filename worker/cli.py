@@ -6,6 +6,12 @@ import typer
 
 from worker.cli_stack import stack_app, topics_app
 from worker.cli_train import train_command
+from worker.cli_worker import (
+    check_config_command,
+    review_command,
+    run_command,
+    simulate_command,
+)
 from worker.errors import FraudWorkerError
 
 app = typer.Typer(
@@ -16,6 +22,10 @@ app = typer.Typer(
 app.add_typer(stack_app, name="stack")
 app.add_typer(topics_app, name="topics")
 app.command("train")(train_command)
+app.command("run")(run_command)
+app.command("simulate")(simulate_command)
+app.command("review")(review_command)
+app.command("check-config")(check_config_command)
 
 
 @app.command()

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -40,9 +40,82 @@ class KafkaSettings(_Frozen):
 
 
 class RedisSettings(_Frozen):
-    """Where Redis is. ``url`` unset means: use the local stack's server."""
+    """Where Redis is. ``url`` unset means: use the local stack's server. ``rediss://`` URLs
+    use TLS; a password in the URL is masked wherever settings are printed."""
 
     url: str | None = None
+    # Short: a hung Redis must cost a batch milliseconds, not seconds (the ladder degrades).
+    socket_timeout_ms: int = Field(default=100, ge=1)
+    cache_ttl_s: int = Field(default=3600, ge=1)
+    feature_ttl_days: int = Field(default=45, ge=38)
+    key_prefix: str = "fw:"
+
+
+class SchemaSettings(_Frozen):
+    """Writer schemas resolve from a Schema Registry when one is configured, else from the
+    local id map in ``schemas/registry.json``."""
+
+    registry_url: str | None = None
+    registry_user: str | None = None
+    registry_password: str | None = None
+    local_dir: Path | None = None
+    scored_subject: str = "transactions.scored-value"
+    review_subject: str = "transactions.review-value"
+    dead_letter_subject: str = "transactions.dlq-value"
+
+
+class BreakerSettings(_Frozen):
+    """Circuit breakers of the cache, the feature store and the primary (FACTS §5 semantics)."""
+
+    window_size: int = Field(default=20, ge=1)
+    minimum_calls: int = Field(default=10, ge=1)
+    failure_rate_threshold: float = Field(default=0.5, gt=0, le=1)
+    slow_call_rate_threshold: float = Field(default=1.0, gt=0, le=1)
+    slow_call_ms: int = Field(default=250, ge=1)
+    half_open_permits: int = Field(default=3, ge=1)
+    open_wait_s: float = Field(default=5.0, gt=0)
+    max_open_wait_s: float = Field(default=60.0, gt=0)
+
+    @model_validator(mode="after")
+    def _check(self) -> BreakerSettings:
+        if self.minimum_calls > self.window_size:
+            raise ValueError("minimum_calls must not exceed window_size (it could never open)")
+        if self.max_open_wait_s < self.open_wait_s:
+            raise ValueError("max_open_wait_s must be at least open_wait_s")
+        return self
+
+
+class WorkerSettings(_Frozen):
+    """The consumer loop and the ladder."""
+
+    group_id: str = "fraud-worker"
+    batch_max: int = Field(default=500, ge=1, le=100_000)
+    batch_wait_ms: int = Field(default=20, ge=0)
+    batch_budget_ms: int = Field(default=500, ge=1)
+    primary_timeout_ms: int = Field(default=100, ge=1)
+    flush_timeout_ms: int = Field(default=30_000, ge=100)
+    max_poll_interval_ms: int = Field(default=300_000, ge=10_000)
+    review_threshold: float = Field(default=0.5, ge=0, le=1)
+    block_threshold: float = Field(default=0.9, ge=0, le=1)
+    models_dir: Path = Path("models")
+    rules_path: Path = Path("rules/rules.yaml")
+    prefer_gpu: bool = True
+    primary_threads: int = Field(default=1, ge=1)
+    metrics_port: int = Field(default=9400, ge=0, le=65535)
+    log_json: bool = False
+    log_level: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
+
+    @model_validator(mode="after")
+    def _check(self) -> WorkerSettings:
+        if self.review_threshold > self.block_threshold:
+            raise ValueError("review_threshold must not exceed block_threshold")
+        worst_batch_ms = self.batch_budget_ms + self.flush_timeout_ms
+        if self.max_poll_interval_ms <= worst_batch_ms:
+            raise ValueError(
+                f"max_poll_interval_ms must exceed the worst-case batch time "
+                f"(batch_budget_ms + flush_timeout_ms = {worst_batch_ms})"
+            )
+        return self
 
 
 class StackSettings(_Frozen):
@@ -88,6 +161,9 @@ class Settings(BaseSettings):
 
     kafka: KafkaSettings = KafkaSettings()
     redis: RedisSettings = RedisSettings()
+    schemas: SchemaSettings = SchemaSettings()
+    breaker: BreakerSettings = BreakerSettings()
+    worker: WorkerSettings = WorkerSettings()
     stack: StackSettings = StackSettings()
     topics: TopicSettings = TopicSettings()
 
@@ -117,7 +193,33 @@ class Settings(BaseSettings):
         return self.redis.url or f"redis://127.0.0.1:{self.stack.redis_port}/0"
 
 
+SECRET_KEYS = ("password", "secret", "sasl", "ssl.key", "token")
+
+
+def masked(settings: Settings) -> dict[str, Any]:
+    """The effective settings as plain data, with secrets (passwords, keys, URL credentials)
+    masked, for ``check-config`` and logs."""
+    data = settings.model_dump(mode="json")
+    for section in data.values():
+        if isinstance(section, dict):
+            _mask_section(section)
+    return data
+
+
+def _mask_section(section: dict[str, Any]) -> None:
+    for key, value in list(section.items()):
+        if isinstance(value, dict):
+            _mask_section(value)
+        elif isinstance(value, str) and any(word in key.lower() for word in SECRET_KEYS):
+            section[key] = "***"
+        elif isinstance(value, str) and "://" in value and "@" in value:
+            scheme, _, rest = value.partition("://")
+            credentials, _, host = rest.rpartition("@")
+            section[key] = f"{scheme}://{credentials.split(':', 1)[0]}:***@{host}"
+
+
 def _key_name(loc: tuple[int | str, ...]) -> str:
+    loc = tuple(part for part in loc if part != "_check")
     dotted = ".".join(str(part) for part in loc)
     env = ENV_PREFIX + "__".join(str(part) for part in loc).upper()
     return f"{dotted} ({env})"

@@ -31,8 +31,13 @@ def _session_options(intra_op_threads: int) -> ort.SessionOptions:
     return options
 
 
+def gpu_present() -> bool:
+    """An NVIDIA driver is loaded. Without one, asking for CUDA only produces loader noise."""
+    return Path("/proc/driver/nvidia/version").exists() or Path("/dev/nvidia0").exists()
+
+
 def _cuda_wanted(prefer_gpu: bool) -> bool:
-    if not prefer_gpu or CUDA not in ort.get_available_providers():
+    if not prefer_gpu or CUDA not in ort.get_available_providers() or not gpu_present():
         return False
     preload = getattr(ort, "preload_dlls", None)
     if preload is not None:
@@ -70,7 +75,12 @@ class PrimaryModel:
         features = tuple(manifest.artifact("primary").features)
         return cls(session, features, provider)
 
-    def predict(self, features: NDArray[np.float32]) -> NDArray[np.float32]:
-        """Fraud probability per row; may contain NaN if the model misbehaves (callers check)."""
-        (out,) = self.session.run([OUTPUT_NAME], {INPUT_NAME: features})
+    def predict(
+        self, features: NDArray[np.float32], options: ort.RunOptions | None = None
+    ) -> NDArray[np.float32]:
+        """Fraud probability per row; may contain NaN if the model misbehaves (callers check).
+
+        ``options`` lets another thread stop the run (``options.terminate = True``).
+        """
+        (out,) = self.session.run([OUTPUT_NAME], {INPUT_NAME: features}, options)
         return np.asarray(out, dtype=np.float32).reshape(-1)

@@ -1,0 +1,146 @@
+"""The primary level with model files that misbehave for real (NaN, runtime error, slow) and
+a feature store that fails; the rows fall through, tagged with what failed."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import redis
+
+from tests.factories import make_batch
+from tests.onnx_models import models_dir_with_primary, nan_model, raising_model, slow_model
+from worker.breaker import BreakerConfig, BreakerState, CircuitBreaker
+from worker.events import EventBatch
+from worker.features.event import EVENT_FEATURES
+from worker.features.stateful import STATEFUL_FEATURES
+from worker.ladder import Ladder, score_batch
+from worker.ladder.decision import DecisionPolicy
+from worker.ladder.default import SafeDefaultLevel
+from worker.ladder.fallback import FallbackLevel
+from worker.ladder.primary import PrimaryLevel
+from worker.ladder.types import SOURCES
+from worker.models.fallback import FallbackModel
+from worker.models.manifest import load_manifest
+from worker.models.primary import PrimaryModel
+
+N_FEATURES = len(EVENT_FEATURES) + len(STATEFUL_FEATURES)
+
+
+class FakeStore:
+    """Stands in for the Redis feature store in these unit tests (zero history)."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.fail = fail
+        self.updates = 0
+
+    def aggregates(self, batch: EventBatch) -> tuple[np.ndarray, np.ndarray]:
+        if self.fail:
+            raise redis.ConnectionError("connection refused")
+        zeros = np.zeros((len(batch), 3, 2), dtype=np.int64)
+        return zeros, zeros.copy()
+
+    def update(self, batch: EventBatch) -> None:
+        if self.fail:
+            raise redis.ConnectionError("connection refused")
+        self.updates += 1
+
+
+def breaker(name: str) -> CircuitBreaker:
+    return CircuitBreaker(name, BreakerConfig(window_size=4, minimum_calls=2, open_wait_s=60))
+
+
+def ladder_with(
+    models: Path, store: FakeStore, timeout_s: float = 1.0
+) -> tuple[Ladder, PrimaryLevel]:
+    manifest = load_manifest(models)
+    primary = PrimaryLevel(
+        PrimaryModel.load(models, manifest, prefer_gpu=False),
+        store,  # type: ignore[arg-type]
+        breaker("feature_store"),
+        breaker("primary"),
+        timeout_s,
+    )
+    fallback = FallbackLevel(FallbackModel.load(models, manifest))
+    ladder = Ladder([primary, fallback, SafeDefaultLevel()], None, DecisionPolicy(), "v")
+    return ladder, primary
+
+
+def answered_by(batch: EventBatch, ladder: Ladder) -> tuple[set[str], set[str]]:
+    out = score_batch(batch, ladder)
+    failures = {name for bits in out.failures.tolist() for name in out.tags.names(bits)}
+    return {SOURCES[c].value for c in out.source}, failures
+
+
+@pytest.fixture
+def batch() -> EventBatch:
+    return make_batch(*({"transaction_id": f"t{i}", "amount": 10.0 + i} for i in range(16)))
+
+
+def test_the_real_primary_answers_and_updates_the_store(tmp_path: Path, batch: EventBatch) -> None:
+    store = FakeStore()
+    ladder, _ = ladder_with(models_dir_with_primary(tmp_path / "m", _committed_primary()), store)
+    assert answered_by(batch, ladder) == ({"primary"}, set())
+    assert store.updates == 1
+
+
+def test_nan_outputs_fall_through_to_the_fallback(tmp_path: Path, batch: EventBatch) -> None:
+    ladder, _ = ladder_with(
+        models_dir_with_primary(tmp_path / "m", nan_model(N_FEATURES)), FakeStore()
+    )
+    assert answered_by(batch, ladder) == ({"fallback"}, {"primary:invalid_output"})
+
+
+def test_a_model_that_raises_falls_through(tmp_path: Path, batch: EventBatch) -> None:
+    ladder, _ = ladder_with(
+        models_dir_with_primary(tmp_path / "m", raising_model(N_FEATURES)), FakeStore()
+    )
+    assert answered_by(batch, ladder) == ({"fallback"}, {"primary:error"})
+
+
+def test_a_slow_model_is_cut_off_at_its_deadline(tmp_path: Path, batch: EventBatch) -> None:
+    models = models_dir_with_primary(tmp_path / "m", slow_model(N_FEATURES))
+    ladder, primary = ladder_with(models, FakeStore(), timeout_s=0.02)
+    assert answered_by(batch, ladder) == ({"fallback"}, {"primary:timeout"})
+    _wait_idle(primary)
+
+
+def test_repeated_failures_open_the_breaker_and_skip_the_model(
+    tmp_path: Path, batch: EventBatch
+) -> None:
+    ladder, primary = ladder_with(
+        models_dir_with_primary(tmp_path / "m", raising_model(N_FEATURES)), FakeStore()
+    )
+    for _ in range(2):
+        answered_by(batch, ladder)
+    assert primary.breaker.state is BreakerState.OPEN
+    assert answered_by(batch, ladder) == ({"fallback"}, {"primary:circuit_open"})
+
+
+def test_a_failing_feature_store_sends_rows_to_the_fallback_then_opens(
+    tmp_path: Path, batch: EventBatch
+) -> None:
+    ladder, primary = ladder_with(
+        models_dir_with_primary(tmp_path / "m", _committed_primary()), FakeStore(fail=True)
+    )
+    assert answered_by(batch, ladder) == ({"fallback"}, {"feature_store:unavailable"})
+    answered_by(batch, ladder)
+    assert primary.store_breaker.state is BreakerState.OPEN
+    assert answered_by(batch, ladder) == ({"fallback"}, {"feature_store:circuit_open"})
+
+
+def _committed_primary() -> bytes:
+    models = Path(__file__).resolve().parents[2] / "models"
+    return (models / load_manifest(models).artifact("primary").file).read_bytes()
+
+
+def _wait_idle(primary: PrimaryLevel) -> None:
+    """Let a terminated run unwind before the test's temporary files go."""
+    deadline = time.monotonic() + 30
+    while primary._inflight is not None and not primary._inflight.done():
+        if time.monotonic() > deadline:
+            raise AssertionError("the terminated run never returned")
+        time.sleep(0.01)
+    primary.close()

@@ -1,0 +1,84 @@
+"""Model files that misbehave for real: NaN outputs, a runtime error, a slow graph. Tests put
+them where the worker loads its primary, with a manifest that vouches for them."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from worker.models.manifest import load_manifest, save_manifest, sha256_file
+from worker.models.primary import INPUT_NAME, OUTPUT_NAME
+
+MODELS = Path(__file__).resolve().parents[1] / "models"
+
+
+def _model(nodes: list[onnx.NodeProto], inits: list[onnx.TensorProto], n: int) -> bytes:
+    graph = helper.make_graph(
+        nodes,
+        "test_model",
+        [helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, ["batch", n])],
+        [helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.FLOAT, ["batch", 1])],
+        inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    return bytes(model.SerializeToString())
+
+
+def nan_model(n: int) -> bytes:
+    """Answers NaN for every row: x·0 / 0."""
+    zeros = numpy_helper.from_array(np.zeros((n, 1), np.float32), "zeros")
+    zero = numpy_helper.from_array(np.zeros(1, np.float32), "zero")
+    nodes = [
+        helper.make_node("MatMul", [INPUT_NAME, "zeros"], ["z"]),
+        helper.make_node("Div", ["z", "zero"], [OUTPUT_NAME]),
+    ]
+    return _model(nodes, [zeros, zero], n)
+
+
+def raising_model(n: int) -> bytes:
+    """Fails at run time: a reshape to a shape no batch can have."""
+    shape = numpy_helper.from_array(np.array([7, 3, -1, 5], np.int64), "bad_shape")
+    nodes = [
+        helper.make_node("Reshape", [INPUT_NAME, "bad_shape"], ["r"]),
+        helper.make_node("ReduceSum", ["r"], [OUTPUT_NAME], keepdims=1),
+    ]
+    return _model(nodes, [shape], n)
+
+
+def slow_model(n: int, width: int = 384, depth: int = 400) -> bytes:
+    """Correct-looking output, but hundreds of matrix products: far past any timeout."""
+    rng = np.random.default_rng(0)
+    inits = [
+        numpy_helper.from_array(rng.standard_normal((n, width)).astype(np.float32) * 0.01, "w_in"),
+        numpy_helper.from_array((np.eye(width) * 0.5).astype(np.float32), "w_mid"),
+        numpy_helper.from_array(np.zeros((width, 1), np.float32), "w_out"),
+    ]
+    nodes = [helper.make_node("MatMul", [INPUT_NAME, "w_in"], ["h0"])]
+    for i in range(depth):
+        nodes.append(helper.make_node("MatMul", [f"h{i}", "w_mid"], [f"h{i + 1}"]))
+    nodes.append(helper.make_node("MatMul", [f"h{depth}", "w_out"], ["logit"]))
+    nodes.append(helper.make_node("Sigmoid", ["logit"], [OUTPUT_NAME]))
+    return _model(nodes, inits, n)
+
+
+def models_dir_with_primary(target: Path, primary: bytes | None) -> Path:
+    """A copy of the committed models with the primary replaced (None: removed from disk);
+    the manifest is re-signed so the loader's hash check passes."""
+    shutil.copytree(MODELS, target, ignore=shutil.ignore_patterns("report"))
+    manifest = load_manifest(target)
+    path = target / manifest.artifact("primary").file
+    if primary is None:
+        path.unlink()
+        return target
+    path.write_bytes(primary)
+    artifacts = dict(manifest.artifacts)
+    artifacts["primary"] = artifacts["primary"].model_copy(update={"sha256": sha256_file(path)})
+    save_manifest(target, manifest.model_copy(update={"artifacts": artifacts}))
+    json.loads((target / "manifest.json").read_text())
+    return target

@@ -1,0 +1,223 @@
+"""The consume → decode → score → produce → store-offsets loop of one group member.
+
+At-least-once: an input's offset is stored only after all its outputs were acknowledged, and
+auto-commit carries stored offsets. Partitions are committed before they are given up. On
+SIGTERM/SIGINT the batch in flight finishes, then the member commits, leaves and exits 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from dataclasses import dataclass
+from types import FrameType
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+
+from worker.codec import (
+    EventDecoder,
+    HttpSchemaRegistry,
+    LocalSchemaRegistry,
+    RecordEncoder,
+    SchemaRegistry,
+    default_schemas_dir,
+    load_schema,
+)
+from worker.codec.avro import TRANSACTION_READER_SCHEMA
+from worker.health import Health
+from worker.kafka.config import client_config
+from worker.ladder import score_batch
+from worker.metrics import WorkerMetrics
+from worker.runtime import Runtime
+from worker.settings import Settings
+from worker.sinks.outputs import Encoders, dead_letter_outputs, result_outputs
+from worker.sinks.producer import OutputSink, producer_config
+from worker.source.decode import DecodedBatch, decode_messages
+
+log = logging.getLogger(__name__)
+LAG_EVERY_S = 1.0
+
+
+def schema_registry(settings: Settings) -> SchemaRegistry:
+    schemas = settings.schemas
+    if schemas.registry_url:
+        auth = None
+        if schemas.registry_user and schemas.registry_password:
+            auth = (schemas.registry_user, schemas.registry_password)
+        return HttpSchemaRegistry(schemas.registry_url, basic_auth=auth)
+    return LocalSchemaRegistry(schemas.local_dir or default_schemas_dir())
+
+
+def build_codecs(settings: Settings) -> tuple[EventDecoder, Encoders]:
+    registry = schema_registry(settings)
+    reader = load_schema(default_schemas_dir() / TRANSACTION_READER_SCHEMA)
+    schemas = settings.schemas
+    encoders = Encoders(
+        scored=RecordEncoder(registry, schemas.scored_subject),
+        review=RecordEncoder(registry, schemas.review_subject),
+        dead_letter=RecordEncoder(registry, schemas.dead_letter_subject),
+    )
+    return EventDecoder(registry, reader), encoders
+
+
+def consumer_config(settings: Settings) -> dict[str, Any]:
+    worker = settings.worker
+    return client_config(
+        settings,
+        **{
+            "group.id": worker.group_id,
+            "auto.offset.reset": "earliest",
+            "enable.auto.offset.store": False,
+            "enable.auto.commit": True,
+            "auto.commit.interval.ms": 1000,
+            "max.poll.interval.ms": worker.max_poll_interval_ms,
+            "session.timeout.ms": 10_000,
+            "heartbeat.interval.ms": 1_000,
+            "partition.assignment.strategy": "cooperative-sticky",
+        },
+    )
+
+
+def next_offsets(messages: list[Message]) -> list[TopicPartition]:
+    """Per partition, the offset after the last message of the batch."""
+    last: dict[tuple[str, int], int] = {}
+    for message in messages:
+        key = (str(message.topic()), int(message.partition() or 0))
+        last[key] = max(last.get(key, -1), int(message.offset() or 0))
+    return [TopicPartition(topic, part, offset + 1) for (topic, part), offset in last.items()]
+
+
+@dataclass
+class BatchReport:
+    consumed: int
+    scored: int
+    review: int
+    dead_letters: int
+
+
+class Worker:
+    def __init__(self, settings: Settings, runtime: Runtime, metrics: WorkerMetrics) -> None:
+        self.settings = settings
+        self.runtime = runtime
+        self.metrics = metrics
+        self.health = Health(stall_after_s=settings.worker.max_poll_interval_ms / 1000)
+        self.decoder, self.encoders = build_codecs(settings)
+        self.consumer = Consumer(consumer_config(settings))
+        flush_ms = settings.worker.flush_timeout_ms
+        producer = Producer(client_config(settings, **producer_config(flush_ms)))
+        self.sink = OutputSink(producer, flush_ms / 1000)
+        self._stopping = False
+        self._last_lag = 0.0
+        self._lag_labels: set[tuple[str, str]] = set()
+        for name, breaker in runtime.breakers.items():
+            breaker.add_listener(metrics.breaker_changed)
+            metrics.breaker_state.labels(name).set(0)
+        metrics.model.info(
+            {"model_version": runtime.ladder.model_version, "provider": runtime.provider}
+        )
+
+    def stop(self, signum: int | None = None, _frame: FrameType | None = None) -> None:
+        """Ask the loop to finish the batch in flight and leave."""
+        if not self._stopping:
+            log.info("stopping (signal %s): finishing the batch in flight", signum)
+        self._stopping = True
+        self.health.ready = False
+
+    def install_signal_handlers(self) -> None:
+        signal.signal(signal.SIGTERM, self.stop)
+        signal.signal(signal.SIGINT, self.stop)
+
+    def run(self, max_batches: int | None = None) -> int:
+        """Consume until stopped (or ``max_batches``); returns the exit code."""
+        topic = self.settings.topics.input
+        self.consumer.subscribe([topic], on_assign=self._on_assign, on_revoke=self._on_revoke)
+        self.health.ready = True
+        log.info("consuming %s as group %s", topic, self.settings.worker.group_id)
+        batches = 0
+        worker = self.settings.worker
+        try:
+            while not self._stopping and (max_batches is None or batches < max_batches):
+                messages = self.consumer.consume(worker.batch_max, worker.batch_wait_ms / 1000)
+                self.health.beat()
+                if messages:
+                    self.process(messages)
+                    batches += 1
+                self._update_lag()
+        finally:
+            self._shutdown()
+        return 0
+
+    def process(self, messages: list[Message]) -> BatchReport:
+        """One batch: decode, score, produce every output, then store the offsets."""
+        began = time.monotonic()
+        decoded = decode_messages(messages, self.decoder)
+        outputs = dead_letter_outputs(decoded, self.settings.topics, self.encoders.dead_letter)
+        review = 0
+        if len(decoded.events):
+            scored = score_batch(decoded.events, self.runtime.ladder)
+            results, review = result_outputs(decoded, scored, self.settings.topics, self.encoders)
+            outputs += results
+            self.metrics.observe_batch(scored)
+        produced = time.monotonic()
+        self.sink.send(outputs)
+        self.metrics.stage_seconds.labels("produce").observe(time.monotonic() - produced)
+        if decoded.consumed:
+            self.consumer.store_offsets(offsets=next_offsets(decoded.consumed))
+        self._count(decoded, review)
+        self.metrics.stage_seconds.labels("batch").observe(time.monotonic() - began)
+        return BatchReport(len(messages), len(decoded.events), review, len(decoded.undecodable))
+
+    def _count(self, decoded: DecodedBatch, review: int) -> None:
+        self.metrics.batch_size.observe(len(decoded.consumed))
+        self.metrics.review.inc(review)
+        for _message, error in decoded.undecodable:
+            self.metrics.dead_letters.labels(error.code).inc()
+        if decoded.undecodable:
+            log.warning(
+                "%d undecodable events sent to the dead-letter topic", len(decoded.undecodable)
+            )
+
+    def _commit(self) -> None:
+        try:
+            self.consumer.commit(asynchronous=False)
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError._NO_OFFSET:
+                log.warning("commit failed: %s", exc)
+
+    def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        log.info("assigned %s", [p.partition for p in partitions])
+
+    def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Called inside consume(): no batch is in flight, so stored offsets are complete."""
+        log.info("revoked %s: committing before giving them up", [p.partition for p in partitions])
+        self._commit()
+        for p in partitions:
+            labels = (p.topic, str(p.partition))
+            if labels in self._lag_labels:
+                self.metrics.lag.remove(*labels)
+                self._lag_labels.discard(labels)
+
+    def _update_lag(self) -> None:
+        now = time.monotonic()
+        if now - self._last_lag < LAG_EVERY_S:
+            return
+        self._last_lag = now
+        assignment = self.consumer.assignment()
+        if not assignment:
+            return
+        for position in self.consumer.position(assignment):
+            _low, high = self.consumer.get_watermark_offsets(position, cached=True)
+            if high >= 0 and position.offset >= 0:
+                lag = max(0, high - position.offset)
+                labels = (position.topic, str(position.partition))
+                self.metrics.lag.labels(*labels).set(lag)
+                self._lag_labels.add(labels)
+
+    def _shutdown(self) -> None:
+        self.health.ready = False
+        self._commit()
+        self.consumer.close()
+        self.runtime.close()
+        log.info("left the group")

@@ -1,0 +1,1 @@
+"""The source side: consuming batches from the input topic and decoding them."""

@@ -1,0 +1,48 @@
+"""Kafka messages → an EventBatch plus the messages that could not be decoded."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from confluent_kafka import KafkaError, Message
+
+from worker.codec import DecodeError, EventDecoder
+from worker.events import EventBatch
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DecodedBatch:
+    """The decodable events (``messages[i]`` carried ``events`` row i) and the rest."""
+
+    events: EventBatch
+    records: list[dict[str, object]]
+    messages: list[Message]
+    undecodable: list[tuple[Message, DecodeError]]
+    consumed: list[Message]
+
+
+def usable_messages(messages: list[Message]) -> list[Message]:
+    """Drop client-side events that are not records (e.g. partition EOF), logging real errors."""
+    usable = []
+    for message in messages:
+        error = message.error()
+        if error is None:
+            usable.append(message)
+        elif error.code() != KafkaError._PARTITION_EOF:
+            log.warning("consumer error: %s", error)
+    return usable
+
+
+def decode_messages(messages: list[Message], decoder: EventDecoder) -> DecodedBatch:
+    consumed = usable_messages(messages)
+    records, indices, failures = decoder.decode_many([m.value() for m in consumed])
+    return DecodedBatch(
+        events=EventBatch.from_records(records),
+        records=records,
+        messages=[consumed[i] for i in indices],
+        undecodable=[(consumed[i], error) for i, error in failures],
+        consumed=consumed,
+    )
