@@ -42,16 +42,19 @@ def nan_model(n: int) -> bytes:
 
 
 def raising_model(n: int) -> bytes:
-    """Fails at run time: a reshape to a shape no batch can have."""
-    shape = numpy_helper.from_array(np.array([7, 3, -1, 5], np.int64), "bad_shape")
-    nodes = [
-        helper.make_node("Reshape", [INPUT_NAME, "bad_shape"], ["r"]),
-        helper.make_node("ReduceSum", ["r"], [OUTPUT_NAME], keepdims=1),
-    ]
-    return _model(nodes, [shape], n)
+    """Fails at run time, whatever the batch: it gathers a column that does not exist."""
+    index = numpy_helper.from_array(np.array([n + 1000], np.int64), "missing_column")
+    nodes = [helper.make_node("Gather", [INPUT_NAME, "missing_column"], [OUTPUT_NAME], axis=1)]
+    return _model(nodes, [index], n)
 
 
-def slow_model(n: int, width: int = 384, depth: int = 400) -> bytes:
+def wrong_shape_model(n: int) -> bytes:
+    """Answers one number for the whole batch instead of one per row."""
+    nodes = [helper.make_node("ReduceMean", [INPUT_NAME], [OUTPUT_NAME], keepdims=1)]
+    return _model(nodes, [], n)
+
+
+def slow_model(n: int, width: int = 2048, depth: int = 400) -> bytes:
     """Correct-looking output, but hundreds of matrix products: far past any timeout."""
     rng = np.random.default_rng(0)
     inits = [
@@ -61,7 +64,9 @@ def slow_model(n: int, width: int = 384, depth: int = 400) -> bytes:
     ]
     nodes = [helper.make_node("MatMul", [INPUT_NAME, "w_in"], ["h0"])]
     for i in range(depth):
-        nodes.append(helper.make_node("MatMul", [f"h{i}", "w_mid"], [f"h{i + 1}"]))
+        # Tanh between the products: nothing for the graph optimizer to fold away.
+        nodes.append(helper.make_node("MatMul", [f"h{i}", "w_mid"], [f"p{i}"]))
+        nodes.append(helper.make_node("Tanh", [f"p{i}"], [f"h{i + 1}"]))
     nodes.append(helper.make_node("MatMul", [f"h{depth}", "w_out"], ["logit"]))
     nodes.append(helper.make_node("Sigmoid", ["logit"], [OUTPUT_NAME]))
     return _model(nodes, inits, n)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import time
 import uuid
 from datetime import UTC, datetime
@@ -29,6 +30,9 @@ def run_command() -> None:
 
     settings = load_settings()
     configure_logging(settings.worker.log_level, settings.worker.log_json)
+    early: list[int] = []  # a SIGTERM while starting up still means: stop cleanly
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda num, _frame: early.append(num))
     runtime = build_runtime(settings)
     metrics = WorkerMetrics()
     worker = Worker(settings, runtime, metrics)
@@ -42,6 +46,8 @@ def run_command() -> None:
         f"; unavailable: {runtime.problems}" if runtime.problems else "",
     )
     worker.install_signal_handlers()
+    if early:
+        worker.stop(early[0])
     raise SystemExit(worker.run())
 
 

@@ -111,6 +111,9 @@ class Worker:
         self._stopping = False
         self._last_lag = 0.0
         self._lag_labels: set[tuple[str, str]] = set()
+        # Partitions owned, kept by the rebalance callbacks: readable from other threads,
+        # unlike the consumer, which belongs to the loop's thread.
+        self.assigned: set[int] = set()
         for name, breaker in runtime.breakers.items():
             breaker.add_listener(metrics.breaker_changed)
             metrics.breaker_state.labels(name).set(0)
@@ -132,7 +135,9 @@ class Worker:
     def run(self, max_batches: int | None = None) -> int:
         """Consume until stopped (or ``max_batches``); returns the exit code."""
         topic = self.settings.topics.input
-        self.consumer.subscribe([topic], on_assign=self._on_assign, on_revoke=self._on_revoke)
+        self.consumer.subscribe(
+            [topic], on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_revoke
+        )
         self.health.ready = True
         log.info("consuming %s as group %s", topic, self.settings.worker.group_id)
         batches = 0
@@ -187,12 +192,16 @@ class Worker:
                 log.warning("commit failed: %s", exc)
 
     def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        log.info("assigned %s", [p.partition for p in partitions])
+        self.assigned |= {p.partition for p in partitions}
+        log.info(
+            "assigned %s, now own %s", [p.partition for p in partitions], sorted(self.assigned)
+        )
 
     def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """Called inside consume(): no batch is in flight, so stored offsets are complete."""
         log.info("revoked %s: committing before giving them up", [p.partition for p in partitions])
         self._commit()
+        self.assigned -= {p.partition for p in partitions}
         for p in partitions:
             labels = (p.topic, str(p.partition))
             if labels in self._lag_labels:

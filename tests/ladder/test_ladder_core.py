@@ -88,7 +88,8 @@ def test_rules_answer_with_reasons_when_the_models_cannot(tmp_path) -> None:  # 
 
     path = tmp_path / "r.yaml"
     path.write_text(
-        "rules:\n  - {name: big, reason: BIG, weight: 0.7, when: {field: amount, op: gt, value: 100}}\n"
+        "rules:\n  - {name: big, reason: BIG, weight: 0.7,\n"
+        "     when: {field: amount, op: gt, value: 100}}\n"
     )
     ladder = ladder_of(
         FakeLevel(Source.PRIMARY, {}, failure="feature_store:unavailable"), RulesLevel()
@@ -110,6 +111,16 @@ def test_without_rules_the_safe_default_answers_everything() -> None:
     assert record["decision"] == "allow" and record["confidence"] == 0.0
     assert record["failed_dependencies"] == ["rules:unavailable"]
     assert out.needs_review().all(), "a safe default is always flagged for review"
+
+
+def test_a_level_that_raises_is_one_more_failure() -> None:
+    class Broken(FakeLevel):
+        def score(self, ctx: BatchContext, rows: NDArray[np.intp]) -> LevelResult:
+            raise RuntimeError("bug")
+
+    out = score_batch(make_batch({}, {}), ladder_of(Broken(Source.PRIMARY, {})))
+    assert sources(out) == ["safe_default", "safe_default"]
+    assert out.tags.names(int(out.failures[0])) == ["primary:internal_error"]
 
 
 def test_a_ladder_must_end_with_the_safe_default() -> None:

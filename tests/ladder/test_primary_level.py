@@ -11,7 +11,13 @@ import pytest
 import redis
 
 from tests.factories import make_batch
-from tests.onnx_models import models_dir_with_primary, nan_model, raising_model, slow_model
+from tests.onnx_models import (
+    models_dir_with_primary,
+    nan_model,
+    raising_model,
+    slow_model,
+    wrong_shape_model,
+)
 from worker.breaker import BreakerConfig, BreakerState, CircuitBreaker
 from worker.events import EventBatch
 from worker.features.event import EVENT_FEATURES
@@ -98,6 +104,12 @@ def test_a_model_that_raises_falls_through(tmp_path: Path, batch: EventBatch) ->
         models_dir_with_primary(tmp_path / "m", raising_model(N_FEATURES)), FakeStore()
     )
     assert answered_by(batch, ladder) == ({"fallback"}, {"primary:error"})
+
+
+def test_a_wrong_shaped_answer_falls_through(tmp_path: Path, batch: EventBatch) -> None:
+    models = models_dir_with_primary(tmp_path / "m", wrong_shape_model(N_FEATURES))
+    ladder, _ = ladder_with(models, FakeStore())
+    assert answered_by(batch, ladder) == ({"fallback"}, {"primary:invalid_output"})
 
 
 def test_a_slow_model_is_cut_off_at_its_deadline(tmp_path: Path, batch: EventBatch) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -12,10 +13,12 @@ from numpy.typing import NDArray
 from worker.events import EventBatch
 from worker.ladder.budget import Budget
 from worker.ladder.decision import DecisionPolicy
-from worker.ladder.level import BatchContext, Level
+from worker.ladder.level import BatchContext, Level, LevelResult
 from worker.ladder.types import SOURCES, ScoredBatch, Source, Tags
 from worker.ladder.validation import input_flags, model_ready
 from worker.rules.engine import RuleSet, RulesResult
+
+log = logging.getLogger(__name__)
 
 # Levels that read model features: rows with unusable inputs skip them.
 MODEL_LEVELS = frozenset({Source.CACHE, Source.PRIMARY, Source.FALLBACK})
@@ -62,6 +65,19 @@ def _offered(
     return np.flatnonzero(eligible)
 
 
+def _score_safely(level: Level, ctx: BatchContext, rows: NDArray[np.intp]) -> LevelResult:
+    """A level's own bug is one more failure to fall through, never a lost batch."""
+    try:
+        result = level.score(ctx, rows)
+    except Exception:
+        log.exception("%s level raised; its rows fall through", level.source.value)
+        return LevelResult.failed(f"{level.source.value}:internal_error")
+    if len(result.rows) != len(result.scores) or not np.isin(result.rows, rows).all():
+        log.error("%s level answered rows it was not offered", level.source.value)
+        return LevelResult.failed(f"{level.source.value}:internal_error")
+    return result
+
+
 def score_batch(
     batch: EventBatch, ladder: Ladder, clock: Callable[[], float] = time.monotonic
 ) -> ScoredBatch:
@@ -82,7 +98,7 @@ def score_batch(
         if len(rows) == 0:
             continue
         began = clock()
-        result = level.score(ctx, rows)
+        result = _score_safely(level, ctx, rows)
         stage_ms[level.source.value] = (clock() - began) * 1000
         score[result.rows] = result.scores
         source[result.rows] = SOURCES.index(level.source)
@@ -105,6 +121,9 @@ def score_batch(
     )
     began = clock()
     for level in ladder.levels:
-        level.finish(ctx, outcome)
+        try:
+            level.finish(ctx, outcome)
+        except Exception:  # the results stand; a failed follow-up must not lose them
+            log.exception("%s level failed after the batch", level.source.value)
     stage_ms["finish"] = (clock() - began) * 1000
     return outcome

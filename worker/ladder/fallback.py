@@ -24,6 +24,8 @@ class FallbackLevel:
             scores = self.model.predict(ctx.event_x[rows])
         except Exception:  # LightGBM raises untyped errors; the model is what failed
             return LevelResult.failed("fallback:error")
+        if scores.shape != (len(rows),):
+            return LevelResult.failed("fallback:invalid_output")
         valid = valid_probabilities(scores)
         failure = None if valid.all() else "fallback:invalid_output"
         return LevelResult(rows[valid], scores[valid], failure)

@@ -84,6 +84,9 @@ class PrimaryLevel:
         except Exception:  # onnxruntime raises untyped errors; the model is what failed
             self.breaker.record(time.monotonic() - started, failed=True)
             return None, "primary:error"
+        if out.shape != (len(features),):
+            self.breaker.record(time.monotonic() - started, failed=True)
+            return None, "primary:invalid_output"
         ok = bool(valid_probabilities(out).all())
         self.breaker.record(time.monotonic() - started, failed=not ok)
         return out, None

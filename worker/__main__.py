@@ -1,0 +1,5 @@
+"""``python -m worker`` = ``fraud-worker``."""
+
+from worker.cli import main
+
+main()
