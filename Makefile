@@ -38,7 +38,7 @@ test: lint up
 	$(BIN)/pytest
 
 demo: up
-	$(BIN)/fraud-worker smoke --events 5000
+	$(BIN)/fraud-worker demo
 
 clean: down
 	rm -rf .stack

@@ -8,6 +8,7 @@ from worker.cli_stack import stack_app, topics_app
 from worker.cli_train import train_command
 from worker.cli_worker import (
     check_config_command,
+    demo_command,
     review_command,
     run_command,
     simulate_command,
@@ -26,6 +27,7 @@ app.command("run")(run_command)
 app.command("simulate")(simulate_command)
 app.command("review")(review_command)
 app.command("check-config")(check_config_command)
+app.command("demo")(demo_command)
 
 
 @app.command()

@@ -167,3 +167,16 @@ def _format(item: dict[str, Any], as_json: bool) -> str:
         f"{when:<20} {result['transaction_id']:<26} {result['source']:<12} "
         f"{result['decision']:<8} {result['score']:.3f}  {reasons}"
     )
+
+
+def demo_command(
+    events: Annotated[int, typer.Option(min=100, help="Simulated events to stream.")] = 20_000,
+    rate: Annotated[float, typer.Option(min=10, help="Events per second.")] = 1_000,
+    outage_s: Annotated[float, typer.Option(min=0, help="How long Redis is stopped midway.")] = 5,
+) -> None:
+    """The main job: stream simulated events through two workers, fail Redis midway, summarize."""
+    from worker.demo import run_demo
+    from worker.logs import configure_logging
+
+    configure_logging("WARNING", False)
+    typer.echo(run_demo(load_settings(), events, rate, outage_s))
