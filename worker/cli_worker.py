@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
 from worker.codec import EventDecoder, RecordEncoder, default_schemas_dir, load_schema
 from worker.kafka.config import client_config
@@ -129,7 +129,10 @@ def review_command(
             },
         )
     )
-    consumer.subscribe([settings.topics.review])
+    # Read every partition from its start without joining a group: no rebalance to wait for.
+    topic = settings.topics.review
+    partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+    consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
     shown, last_seen = 0, time.monotonic()
     if not as_json:
         typer.echo(

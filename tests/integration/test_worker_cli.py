@@ -1,0 +1,91 @@
+"""The command line and the HTTP endpoint, against the real stack."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from tests.integration.harness import read_topic, running_worker, worker_settings
+from worker.cli import app
+from worker.health import serve
+from worker.settings import Settings
+
+
+def _env(settings: Settings, tmp_path) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    config = tmp_path / "worker.yaml"
+    config.write_text(yaml.safe_dump(settings.model_dump(mode="json")))
+    return {"FRAUD_CONFIG_FILE": str(config)}
+
+
+def test_simulate_then_review_through_the_cli(
+    live_stack: Settings,
+    make_topic: Callable[[int], str],
+    tmp_path,
+    monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
+) -> None:
+    settings = worker_settings(live_stack, make_topic)
+    for key, value in _env(settings, tmp_path).items():
+        monkeypatch.setenv(key, value)
+    runner = CliRunner()
+    # An older producer (schema 1) sends no entry mode: every event is flagged for review.
+    args = ["simulate", "--events", "400", "--customers", "200", "--days", "5", "--schema-id", "1"]
+    produced = runner.invoke(app, args)
+    assert produced.exit_code == 0, produced.output
+    assert "produced 400 events" in produced.output
+    with running_worker(settings):
+        read_topic(settings, settings.topics.scored, "scored", 400)
+    shown = runner.invoke(app, ["review", "--json", "--limit", "500", "--idle-s", "2"])
+    assert shown.exit_code == 0, shown.output
+    items = [json.loads(line) for line in shown.output.splitlines() if line.startswith("{")]
+    assert len(items) == 400
+    assert all("input:unknown_entry_mode" in item["review_reasons"] for item in items)
+    table = runner.invoke(
+        app, ["review", "--reason", "unknown_entry_mode", "--source", "primary", "--limit", "5"]
+    )
+    rows = table.output.splitlines()[1:]
+    assert len(rows) == 5 and all("primary" in row and "unknown_entry_mode" in row for row in rows)
+
+
+def test_check_config_masks_secrets_and_names_bad_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FRAUD_REDIS__URL", "redis://user:hunter2@cache:6379/0")
+    monkeypatch.setenv("FRAUD_KAFKA__CLIENT_CONFIG", '{"sasl.password": "hunter2"}')
+    result = CliRunner().invoke(app, ["check-config"])
+    assert result.exit_code == 0 and "hunter2" not in result.output
+    assert "redis://user:***@cache:6379/0" in result.output
+    monkeypatch.setenv("FRAUD_WORKER__BATCH_MAX", "-3")
+    bad = CliRunner().invoke(app, ["check-config"])
+    assert bad.exit_code != 0
+    assert "worker.batch_max (FRAUD_WORKER__BATCH_MAX)" in str(bad.exception)
+
+
+def test_metrics_health_and_readiness_endpoints(
+    live_stack: Settings, make_topic: Callable[[int], str]
+) -> None:
+    settings = worker_settings(live_stack, make_topic)
+    with running_worker(settings) as worker:
+        server = serve(0, worker.metrics.registry, worker.health)
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        try:
+            assert "fraud_breaker_state" in _get(f"{base}/metrics")
+            assert "fraud_model_info" in _get(f"{base}/metrics")
+            assert _get(f"{base}/healthz") == "ok\n"
+            assert _get(f"{base}/readyz") == "ready\n"
+            worker.stop()
+            with pytest.raises(urllib.error.HTTPError) as info:
+                _get(f"{base}/readyz")
+            assert info.value.code == 503, "a stopping member is not ready"
+            info.value.close()
+        finally:
+            server.shutdown()
+            server.server_close()
+
+
+def _get(url: str) -> str:
+    with urllib.request.urlopen(url) as response:
+        return str(response.read().decode())
