@@ -44,7 +44,7 @@ class Runtime:
     """The ladder plus what the loop reports about it (breakers, providers, load problems)."""
 
     ladder: Ladder
-    redis: redis.Redis[bytes]
+    redis: redis.Redis
     breakers: dict[str, CircuitBreaker]
     provider: str
     problems: list[str] = field(default_factory=list)
@@ -69,7 +69,7 @@ def breaker_config(settings: BreakerSettings) -> BreakerConfig:
     )
 
 
-def redis_client(settings: Settings) -> redis.Redis[bytes]:
+def redis_client(settings: Settings) -> redis.Redis:
     """No retries and short timeouts: the ladder, not the client, decides what a failure costs."""
     timeout_s = settings.redis.socket_timeout_ms / 1000
     return redis.Redis.from_url(

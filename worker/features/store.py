@@ -107,7 +107,7 @@ def _pairs(
 class RedisFeatureStore:
     """Reads and updates the stateful features' aggregates, one round-trip per batch each."""
 
-    def __init__(self, client: redis.Redis[bytes], prefix: str = "fs:", ttl_days: int = 45) -> None:
+    def __init__(self, client: redis.Redis, prefix: str = "fs:", ttl_days: int = 45) -> None:
         self.client = client
         self.prefix = prefix
         self.ttl_s = ttl_days * 86_400
@@ -169,7 +169,7 @@ class RedisFeatureStore:
 
     def _queue_read(
         self,
-        pipe: redis.client.Pipeline[bytes],
+        pipe: redis.client.Pipeline,
         entity: _Entity,
         ids: NDArray[np.object_],
         days: NDArray[np.int64],
@@ -179,7 +179,7 @@ class RedisFeatureStore:
 
     def _queue_add(
         self,
-        pipe: redis.client.Pipeline[bytes],
+        pipe: redis.client.Pipeline,
         entity: _Entity,
         ids: NDArray[np.object_],
         day: NDArray[np.int64],

@@ -34,7 +34,7 @@ class CacheLevel:
 
     def __init__(
         self,
-        client: redis.Redis[bytes],
+        client: redis.Redis,
         breaker: CircuitBreaker,
         model_version: str,
         ttl_s: int,
@@ -61,5 +61,5 @@ class CacheLevel:
         if len(rows) == 0:
             return
         keys = cache_keys(ctx.batch, rows, self.prefix)
-        args = [self.ttl_s, *map(repr, outcome.score[rows].tolist())]
+        args: list[str | int] = [self.ttl_s, *map(repr, outcome.score[rows].tolist())]
         guarded(self.breaker, lambda: self._set(keys=keys, args=args), (redis.RedisError,))
