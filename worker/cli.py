@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from worker.cli_bench import bench_app
 from worker.cli_stack import stack_app, topics_app
 from worker.cli_train import train_command
 from worker.cli_worker import (
@@ -22,6 +23,7 @@ app = typer.Typer(
 )
 app.add_typer(stack_app, name="stack")
 app.add_typer(topics_app, name="topics")
+app.add_typer(bench_app, name="bench")
 app.command("train")(train_command)
 app.command("run")(run_command)
 app.command("simulate")(simulate_command)

@@ -1,18 +1,18 @@
 """The online feature store in Redis: per-card and per-terminal day buckets.
 
-Layout: one hash per entity (``<prefix>c:<card_id>``, ``<prefix>t:<terminal_id>``) with one
-field per epoch day holding two packed counts: (transactions, cents) for a card,
-(transactions, frauds) for a terminal. Two Lua scripts
-keep the hot path to one round-trip per batch each way: the read script sums a batch's
-windows inside Redis (a few integers come back per card, not 60 bucket values), the update
-script applies every increment of a batch in one call and drops buckets past the horizon.
+Layout: one Redis string per entity (``<prefix>c:<card_id>``, ``<prefix>t:<terminal_id>``)
+holding a ring of ``SLOTS`` day buckets, each two big-endian int64: the epoch day it holds
+and two counts packed in one integer — (transactions, cents) for a card, (transactions,
+frauds) for a terminal. Reading a batch is one ``MGET`` of fixed-size blobs that numpy turns
+into window sums (no per-bucket work in Redis); writing is one Lua call that, per entity,
+increments the day's bucket with ``BITFIELD`` or recycles a bucket whose day has passed.
 
-Redelivered events (at-least-once) are counted again; the windows tolerate that small bias.
+Redelivered events that miss the score cache are counted again; the windows tolerate that
+small bias (a cache hit, the usual redelivery, is not counted twice).
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,38 +26,29 @@ from worker.features.windows import (
     TERMINAL_WINDOWS,
     Window,
     entity_codes,
-    span,
     window_sums,
 )
 
-_READ_WINDOWS = """
-local spec = cjson.decode(ARGV[1])
-local windows, lo, hi = spec.windows, spec.lo, spec.hi
-local out = {}
-for i, key in ipairs(KEYS) do
-  local day = tonumber(ARGV[i + 1])
-  local names = {}
-  for d = day + lo, day + hi do names[#names + 1] = d end
-  local values = redis.call('HMGET', key, unpack(names))
-  for _, w in ipairs(windows) do
-    local total = 0
-    for d = day + w[1], day + w[2] do
-      local v = values[d - day - lo + 1]
-      if v then total = total + tonumber(v) end
-    end
-    out[#out + 1] = total
-  end
-end
-return out
-"""
+# A ring longer than the widest window span (38 days): a slot is recycled only once its day
+# can no longer fall in any window.
+SLOTS = 64
+BLOB_BYTES = SLOTS * 2 * 8
+_EMPTY = bytes(BLOB_BYTES)
 
 _ADD_TO_BUCKETS = """
-local ttl, horizon = tonumber(ARGV[1]), tonumber(ARGV[2])
+local slots, ttl = tonumber(ARGV[1]), ARGV[2]
 for i, key in ipairs(KEYS) do
   local day = tonumber(ARGV[1 + 2 * i])
-  redis.call('HINCRBY', key, day, ARGV[2 + 2 * i])
-  redis.call('HDEL', key, day - horizon)
-  redis.call('EXPIRE', key, ttl)
+  local slot = (day % slots) * 2
+  local held = redis.call('BITFIELD', key, 'GET', 'i64', '#' .. slot)[1]
+  if held == day then
+    redis.call('BITFIELD', key, 'INCRBY', 'i64', '#' .. (slot + 1), ARGV[2 + 2 * i])
+  else
+    -- A new day for this entity: recycle the slot, and push the expiry out (once a day).
+    redis.call('BITFIELD', key, 'SET', 'i64', '#' .. slot, day,
+                                'SET', 'i64', '#' .. (slot + 1), ARGV[2 + 2 * i])
+    redis.call('EXPIRE', key, ttl)
+  end
 end
 return #KEYS
 """
@@ -67,21 +58,14 @@ return #KEYS
 class _Entity:
     """How one kind of entity is stored.
 
-    A bucket holds two counts packed in one integer, ``high << shift | low``, so one field per
-    day suffices (Redis scans a small hash linearly: fewer fields, faster reads). Packing is
-    additive, so packed buckets and packed window sums add up like the counts themselves.
-    ``shift`` bounds the low count of a window: 2**33 cents for a card, 2**26 frauds for a
-    terminal; what remains of 53 bits (Lua numbers are doubles) bounds the transaction count.
+    Two counts share one int64, ``high << shift | low``; packing is additive, so packed
+    buckets sum like the counts themselves. ``shift`` bounds the low count of a window: 2**33
+    cents for a card, 2**26 frauds for a terminal.
     """
 
     tag: str
     shift: int
     windows: tuple[Window, ...]
-
-    def spec(self) -> str:
-        lo, hi = span(self.windows)
-        windows = [[w.lo, w.hi] for w in self.windows]
-        return json.dumps({"windows": windows, "lo": lo, "hi": hi})
 
     def pack(self, values: NDArray[np.int64]) -> NDArray[np.int64]:
         return (values[:, 0] << self.shift) | values[:, 1]
@@ -104,6 +88,27 @@ def _pairs(
     return ids[first], day[first], inverse.reshape(-1)
 
 
+def _rings(blobs: list[bytes | str | None]) -> NDArray[np.int64]:
+    """MGET's answer as (keys, SLOTS, 2): [day, packed counts] per slot; missing keys empty."""
+    joined = b"".join(
+        blob.ljust(BLOB_BYTES, b"\0") if isinstance(blob, bytes) else _EMPTY for blob in blobs
+    )
+    return np.frombuffer(joined, dtype=">i8").astype(np.int64).reshape(-1, SLOTS, 2)
+
+
+def _window_totals(
+    rings: NDArray[np.int64], day: NDArray[np.int64], entity: _Entity
+) -> NDArray[np.int64]:
+    """Per (entity, day) pair: the unpacked sums of its buckets inside each window."""
+    held, packed = rings[:, :, 0], rings[:, :, 1]
+    offset = held - day[:, None]
+    sums = [
+        np.where((offset >= w.lo) & (offset <= w.hi), packed, 0).sum(axis=1)
+        for w in entity.windows
+    ]
+    return entity.unpack(np.stack(sums, axis=1))
+
+
 class RedisFeatureStore:
     """Reads and updates the stateful features' aggregates, one round-trip per batch each."""
 
@@ -111,9 +116,11 @@ class RedisFeatureStore:
         self.client = client
         self.prefix = prefix
         self.ttl_s = ttl_days * 86_400
-        self.horizon_days = ttl_days
-        self._read = client.register_script(_READ_WINDOWS)
         self._add = client.register_script(_ADD_TO_BUCKETS)
+
+    def _keys(self, entity: _Entity, ids: NDArray[np.object_]) -> list[str]:
+        head = f"{self.prefix}{entity.tag}:"
+        return [head + i for i in ids.tolist()]
 
     def aggregates(self, batch: EventBatch) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
         """Card and terminal window aggregates: the store's totals plus the batch's own rows.
@@ -127,12 +134,10 @@ class RedisFeatureStore:
         day = batch.epoch_day
         card_ids, card_days, card_rows = _pairs(batch.card_id, day)
         term_ids, term_days, term_rows = _pairs(batch.terminal_id, day)
-        pipe = self.client.pipeline(transaction=False)
-        self._queue_read(pipe, _CARD, card_ids, card_days)
-        self._queue_read(pipe, _TERMINAL, term_ids, term_days)
-        card_totals, term_totals = pipe.execute()
-        stored_cards = _reshape(card_totals, _CARD)[card_rows]
-        stored_terms = _reshape(term_totals, _TERMINAL)[term_rows]
+        blobs = self.client.mget(self._keys(_CARD, card_ids) + self._keys(_TERMINAL, term_ids))
+        rings = _rings(blobs)
+        stored_cards = _window_totals(rings[: len(card_ids)], card_days, _CARD)[card_rows]
+        stored_terms = _window_totals(rings[len(card_ids) :], term_days, _TERMINAL)[term_rows]
         no_frauds = np.zeros(len(batch), dtype=np.bool_)
         own_cards = window_sums(entity_codes(batch.card_id), day, card_values(batch), CARD_WINDOWS)
         own_terms = window_sums(
@@ -149,10 +154,11 @@ class RedisFeatureStore:
             return
         day = batch.epoch_day
         no_frauds = np.zeros(len(batch), dtype=np.bool_)
-        pipe = self.client.pipeline(transaction=False)
-        self._queue_add(pipe, _CARD, batch.card_id, day, card_values(batch))
-        self._queue_add(pipe, _TERMINAL, batch.terminal_id, day, terminal_values(batch, no_frauds))
-        pipe.execute()
+        keys, args = self._increments(_CARD, batch.card_id, day, card_values(batch))
+        more_keys, more_args = self._increments(
+            _TERMINAL, batch.terminal_id, day, terminal_values(batch, no_frauds)
+        )
+        self._add(keys=keys + more_keys, args=[SLOTS, self.ttl_s, *args, *more_args])
 
     def record_frauds(
         self, terminal_ids: NDArray[np.object_], epoch_day: NDArray[np.int64]
@@ -160,40 +166,21 @@ class RedisFeatureStore:
         """Count confirmed frauds on their terminal and day (the delayed label feed)."""
         if len(terminal_ids) == 0:
             return
-        values = np.column_stack(
-            [np.zeros(len(terminal_ids), dtype=np.int64), np.ones(len(terminal_ids), np.int64)]
-        )
-        pipe = self.client.pipeline(transaction=False)
-        self._queue_add(pipe, _TERMINAL, terminal_ids, epoch_day, values)
-        pipe.execute()
+        ones = np.ones(len(terminal_ids), dtype=np.int64)
+        values = np.column_stack([np.zeros_like(ones), ones])
+        keys, args = self._increments(_TERMINAL, terminal_ids, epoch_day, values)
+        self._add(keys=keys, args=[SLOTS, self.ttl_s, *args])
 
-    def _queue_read(
+    def _increments(
         self,
-        pipe: redis.client.Pipeline,
-        entity: _Entity,
-        ids: NDArray[np.object_],
-        days: NDArray[np.int64],
-    ) -> None:
-        keys = [f"{self.prefix}{entity.tag}:{i}" for i in ids.tolist()]
-        self._read(keys=keys, args=[entity.spec(), *days.tolist()], client=pipe)
-
-    def _queue_add(
-        self,
-        pipe: redis.client.Pipeline,
         entity: _Entity,
         ids: NDArray[np.object_],
         day: NDArray[np.int64],
         values: NDArray[np.int64],
-    ) -> None:
+    ) -> tuple[list[str], list[int]]:
+        """One (key, day, packed increment) per entity and day of the batch."""
         pair_ids, pair_days, rows = _pairs(ids, day)
         sums = np.zeros((len(pair_ids), values.shape[1]), dtype=np.int64)
         np.add.at(sums, rows, values)
-        keys = [f"{self.prefix}{entity.tag}:{i}" for i in pair_ids.tolist()]
-        per_key = np.column_stack([pair_days, entity.pack(sums)]).ravel().tolist()
-        self._add(keys=keys, args=[self.ttl_s, self.horizon_days, *per_key], client=pipe)
-
-
-def _reshape(totals: list[int], entity: _Entity) -> NDArray[np.int64]:
-    """The read script's flat answer of packed sums as (pairs, windows, 2)."""
-    packed = np.asarray(totals, dtype=np.int64).reshape(-1, len(entity.windows))
-    return entity.unpack(packed)
+        args = np.column_stack([pair_days, entity.pack(sums)]).ravel().tolist()
+        return self._keys(entity, pair_ids), args

@@ -1,0 +1,294 @@
+"""``fraud-worker bench e2e``: end-to-end throughput, CPU, memory and latency of three designs
+over the same prefilled input on the same broker, one after another (ratios, not absolute
+times: our machines are shared and noisy), then our worker again at a fixed rate.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    Message,
+    Producer,
+    TopicPartition,
+)
+from confluent_kafka.admin import AdminClient
+
+from worker.bench.core import machine_info
+from worker.codec import EventDecoder, RecordEncoder, default_schemas_dir, load_schema
+from worker.codec.avro import TRANSACTION_READER_SCHEMA
+from worker.kafka.config import client_config
+from worker.kafka.topics import delete_topics, ensure_topics
+from worker.loop import schema_registry
+from worker.settings import Settings
+from worker.simulator import SimulationConfig, simulate
+
+PARTITIONS = 6
+DESIGNS = ("passthrough", "per-message", "ours")
+
+
+@dataclass(frozen=True)
+class DesignResult:
+    design: str
+    events: int
+    events_per_s: float
+    cpu_s_per_1k: float
+    peak_rss_mb: float
+    latency_ms: dict[str, float]
+
+
+def simulated(events: int, seed: int) -> list[dict[str, Any]]:
+    days = math.ceil(events / 9000) + 2
+    transactions = simulate(
+        SimulationConfig(n_customers=5000, n_terminals=10000, n_days=days, seed=seed)
+    )
+    return transactions.event_dicts(0, min(events, len(transactions)))
+
+
+def produce_events(
+    settings: Settings, topic: str, events: list[dict[str, Any]], rate: float | None = None
+) -> dict[str, int]:
+    """Produce events (at ``rate``/s if given); returns each one's produce timestamp (ms)."""
+    encoder = RecordEncoder.for_schema_id(schema_registry(settings), 2)
+    producer = Producer(client_config(settings, **{"linger.ms": 5, "compression.type": "lz4"}))
+    sent: dict[str, int] = {}
+
+    def delivered(tx: str, err: KafkaError | None, message: Message) -> None:
+        if err is None:
+            sent[tx] = message.timestamp()[1]
+
+    start = time.monotonic()
+    for i, event in enumerate(events):
+        if rate:
+            delay = start + i / rate - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+        value = encoder.encode(event)
+        while True:
+            try:
+                callback = functools.partial(delivered, event["transaction_id"])
+                producer.produce(topic, value, event["card_id"].encode(), on_delivery=callback)
+                break
+            except BufferError:
+                producer.poll(0.05)
+        producer.poll(0)
+    producer.flush(60)
+    return sent
+
+
+def output_times(settings: Settings, topic: str, design: str, expected: int) -> dict[str, int]:
+    """Per transaction id, the timestamp (ms) of its first output record."""
+    reader = "scored_result.v1.avsc" if design != "passthrough" else TRANSACTION_READER_SCHEMA
+    decoder = EventDecoder(schema_registry(settings), load_schema(default_schemas_dir() / reader))
+    consumer = Consumer(
+        client_config(settings, **{"group.id": f"bench-read-{uuid.uuid4().hex[:6]}"})
+    )
+    parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+    consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in parts])
+    seen: dict[str, int] = {}
+    deadline = time.monotonic() + 120
+    while len(seen) < expected and time.monotonic() < deadline:
+        for message in consumer.consume(2000, 0.5):
+            if message.error() is None:
+                tx = decoder.decode(message.value())["transaction_id"]
+                seen.setdefault(tx, message.timestamp()[1])
+    consumer.close()
+    return seen
+
+
+def percentiles(values: Sequence[float]) -> dict[str, float]:
+    if not values:
+        return {"p50": float("nan"), "p95": float("nan"), "p99": float("nan")}
+    p50, p95, p99 = np.percentile(np.asarray(values), [50, 95, 99])
+    return {"p50": round(float(p50), 1), "p95": round(float(p95), 1), "p99": round(float(p99), 1)}
+
+
+@dataclass
+class Bench:
+    settings: Settings
+    run_dir: Path
+    run_id: str
+    topics: list[str]
+
+    def design_settings(self, design: str, input_topic: str, label: str) -> Path:
+        """A config file for one run's process: own output topic, group and Redis keys."""
+        output = f"bench.{self.run_id}.{label}.out"
+        ensure_topics(AdminClient(client_config(self.settings)), {output: PARTITIONS})
+        self.topics.append(output)
+        data = self.settings.model_dump(mode="json")
+        data["topics"].update(input=input_topic, scored=output)
+        data["redis"]["key_prefix"] = f"bench:{self.run_id}:{label}:"
+        data["worker"].update(group_id=f"bench-{self.run_id}-{label}", metrics_port=0)
+        path = self.run_dir / f"{label}.yaml"
+        path.write_text(yaml.safe_dump(data))
+        return path
+
+    def run_design(
+        self,
+        design: str,
+        input_topic: str,
+        events: int,
+        sent: dict[str, int],
+        rate: float | None = None,
+        to_send: list[dict[str, Any]] | None = None,
+    ) -> DesignResult:
+        label = design if rate is None else f"{design}-rate"
+        config = self.design_settings(design, input_topic, label)
+        stats = self.run_dir / f"{label}.stats.json"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FRAUD_")}
+        env["FRAUD_CONFIG_FILE"] = str(config)
+        command = [
+            sys.executable,
+            "-m",
+            "worker.bench.runners",
+            design,
+            "--events",
+            str(events),
+            "--stats",
+            str(stats),
+        ]
+        with (self.run_dir / f"{label}.log").open("wb") as log:
+            proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+        if to_send is not None:
+            time.sleep(5)  # let the member join before the paced stream starts
+            sent.update(produce_events(self.settings, input_topic, to_send, rate))
+        if proc.wait(timeout=1800) != 0:
+            raise RuntimeError(f"{label} failed; see {self.run_dir / f'{label}.log'}")
+        figures = json.loads(stats.read_text())
+        out = yaml.safe_load(config.read_text())["topics"]["scored"]
+        done = output_times(self.settings, out, design, events)
+        latency = [done[tx] - sent[tx] for tx in done if tx in sent]
+        return DesignResult(
+            design=design if rate is None else f"{design} at {rate:,.0f}/s",
+            events=figures["events"],
+            events_per_s=round(figures["events"] / figures["wall_s"], 1),
+            cpu_s_per_1k=round(figures["cpu_s"] / figures["events"] * 1000, 3),
+            peak_rss_mb=round(figures["peak_rss_mb"], 1),
+            latency_ms=percentiles(latency),
+        )
+
+
+def run_bench(
+    settings: Settings, events: int, per_message_events: int, out: Path, rate_mode: bool = True
+) -> dict[str, Any]:
+    run_id = uuid.uuid4().hex[:8]
+    out.mkdir(parents=True, exist_ok=True)
+    run_dir = settings.stack.dir.resolve() / "bench" / run_id
+    run_dir.mkdir(parents=True, exist_ok=True)
+    admin = AdminClient(client_config(settings))
+    bench = Bench(settings, run_dir, run_id, [f"bench.{run_id}.in"])
+    try:
+        ensure_topics(admin, {bench.topics[0]: PARTITIONS})
+        sent = produce_events(settings, bench.topics[0], simulated(events, seed=101))
+        counts = {
+            "passthrough": events,
+            "per-message": min(per_message_events, events),
+            "ours": events,
+        }
+        results = [bench.run_design(d, bench.topics[0], counts[d], sent) for d in DESIGNS]
+        if rate_mode:
+            results.append(_fixed_rate(bench, results[-1].events_per_s / 2, events))
+    finally:
+        delete_topics(admin, bench.topics)
+    report = _report(results, events)
+    _write(report, out)
+    return report
+
+
+def _fixed_rate(bench: Bench, rate: float, events: int) -> DesignResult:
+    """Our worker again, fed at ``rate``/s: its latency under normal load."""
+    topic = f"bench.{bench.run_id}.rate.in"
+    ensure_topics(AdminClient(client_config(bench.settings)), {topic: PARTITIONS})
+    bench.topics.append(topic)
+    count = int(min(events, max(500, rate * 20)))
+    stream = simulated(count, seed=202)
+    sent: dict[str, int] = {}
+    return bench.run_design("ours", topic, len(stream), sent, rate=rate, to_send=stream)
+
+
+def _report(results: list[DesignResult], events: int) -> dict[str, Any]:
+    by = {r.design: r for r in results}
+    ours, ceiling, baseline = by["ours"], by["passthrough"], by["per-message"]
+    return {
+        "machine": machine_info(),
+        "events": events,
+        "results": [asdict(r) for r in results],
+        "ratios": {
+            "ours_vs_passthrough": round(ours.events_per_s / ceiling.events_per_s, 3),
+            "ours_vs_per_message": round(ours.events_per_s / baseline.events_per_s, 1),
+        },
+        "notes": "Throughput runs read a prefilled backlog, so their latency is mostly queueing; "
+        "the fixed-rate run shows latency under normal load (half of our maximum).",
+    }
+
+
+def markdown(report: dict[str, Any]) -> str:
+    lines = [
+        "| design | events | events/s | CPU-s / 1k events | peak RSS MB "
+        "| latency p50 / p95 / p99 ms |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in report["results"]:
+        lat = r["latency_ms"]
+        lines.append(
+            f"| {r['design']} | {r['events']:,} | {r['events_per_s']:,.0f} "
+            f"| {r['cpu_s_per_1k']:.3f} | {r['peak_rss_mb']:.0f} "
+            f"| {lat['p50']:,.1f} / {lat['p95']:,.1f} / {lat['p99']:,.1f} |"
+        )
+    ratios = report["ratios"]
+    lines += [
+        "",
+        f"ours / pass-through: {ratios['ours_vs_passthrough']:.2f}; "
+        f"ours / per-message: {ratios['ours_vs_per_message']:.1f} times",
+        "",
+        report["notes"],
+    ]
+    return "\n".join(lines)
+
+
+def _write(report: dict[str, Any], out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    (out / "e2e.json").write_text(json.dumps(report, indent=2) + "\n")
+    (out / "e2e.md").write_text(markdown(report) + "\n")
+    results = report["results"]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4), dpi=100)
+    names = [r["design"] for r in results]
+    left.barh(names, [r["events_per_s"] for r in results], color="tab:blue")
+    left.set_xscale("log")
+    left.set_xlabel("events/s (log scale)")
+    left.set_title("Throughput")
+    for i, key in enumerate(("p50", "p95", "p99")):
+        right.barh(
+            np.arange(len(results)) + i * 0.27,
+            [r["latency_ms"][key] for r in results],
+            height=0.27,
+            label=key,
+        )
+    right.set_yticks(np.arange(len(results)) + 0.27, names)
+    right.set_xscale("log")
+    right.set_xlabel("end-to-end latency, ms (log scale)")
+    right.set_title("Latency (throughput runs include the backlog)")
+    right.legend()
+    fig.tight_layout()
+    fig.savefig(out / "e2e.png", metadata={"Software": None})
+    plt.close(fig)

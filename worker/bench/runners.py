@@ -1,0 +1,179 @@
+"""The three designs the end-to-end benchmark compares, each run as its own process over the
+same prefilled input, each to its own output topic and consumer group:
+
+- ``passthrough``: consume a batch, produce the bytes unchanged, wait for acks, store offsets
+  — the I/O ceiling of a Python confluent-kafka worker here;
+- ``per-message``: the textbook resilient predictor, one event at a time — decode, Redis GET
+  of the cached score, feature-store read and update, the primary at batch size 1, LightGBM
+  on one row when the primary fails, produce; offsets auto-committed at the usual interval;
+- ``ours``: the worker (``worker.loop.Worker``) at its default settings.
+
+Each writes its figures (events, wall and CPU seconds from its first message, peak RSS) to a
+JSON file when it has processed the number of events asked for.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import redis
+from confluent_kafka import Consumer, Producer
+
+from worker.events import EventBatch
+from worker.features.event import event_features
+from worker.features.stateful import stateful_features
+from worker.features.store import RedisFeatureStore
+from worker.kafka.config import client_config
+from worker.ladder.cache import cache_keys
+from worker.ladder.level import valid_probabilities
+from worker.loop import Worker, build_codecs, consumer_config, next_offsets
+from worker.metrics import WorkerMetrics
+from worker.models.fallback import FallbackModel
+from worker.models.manifest import load_manifest
+from worker.models.primary import PrimaryModel
+from worker.runtime import build_runtime, redis_client
+from worker.settings import Settings, load_settings
+from worker.sinks.producer import producer_config
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: kilobytes
+
+
+def write_stats(path: Path, events: int, began: tuple[float, float]) -> None:
+    wall0, cpu0 = began
+    stats = {
+        "events": events,
+        "wall_s": time.monotonic() - wall0,
+        "cpu_s": time.process_time() - cpu0,
+        "peak_rss_mb": peak_rss_mb(),
+    }
+    path.write_text(json.dumps(stats))
+
+
+def run_ours(settings: Settings, events: int, stats: Path) -> None:
+    worker = Worker(settings, build_runtime(settings), WorkerMetrics())
+    worker.run(max_events=events)
+    write_stats(stats, events, worker.first_batch_at or (time.monotonic(), time.process_time()))
+
+
+def run_passthrough(settings: Settings, events: int, stats: Path) -> None:
+    consumer = Consumer(consumer_config(settings))
+    producer = Producer(client_config(settings, **producer_config(30_000)))
+    consumer.subscribe([settings.topics.input])
+    done, began = 0, None
+    out = settings.topics.scored
+    while done < events:
+        messages = [
+            m for m in consumer.consume(settings.worker.batch_max, 0.02) if m.error() is None
+        ]
+        if not messages:
+            continue
+        began = began or (time.monotonic(), time.process_time())
+        for message in messages:
+            producer.produce(out, message.value(), message.key())
+        producer.flush(30)
+        consumer.store_offsets(offsets=next_offsets(messages))
+        done += len(messages)
+    write_stats(stats, done, began or (time.monotonic(), time.process_time()))
+    consumer.close()
+
+
+class PerMessage:
+    """One event at a time, with the same models, store and cache keys as the worker."""
+
+    def __init__(self, settings: Settings) -> None:
+        models = settings.worker.models_dir
+        manifest = load_manifest(models)
+        self.version = manifest.model_version
+        self.primary = PrimaryModel.load(models, manifest, prefer_gpu=settings.worker.prefer_gpu)
+        self.fallback = FallbackModel.load(models, manifest)
+        self.redis: redis.Redis = redis_client(settings)
+        self.store = RedisFeatureStore(self.redis, f"{settings.redis.key_prefix}fs:")
+        self.prefix = f"{settings.redis.key_prefix}score:{self.version}:"
+        self.decoder, encoders = build_codecs(settings)
+        self.encoder = encoders.scored
+
+    def score_one(self, value: bytes) -> tuple[bytes, bytes]:
+        record = self.decoder.decode(value)
+        event = EventBatch.from_records([record])
+        key = cache_keys(event, np.arange(1), self.prefix)[0]
+        cached = self.redis.get(key)
+        if cached is not None:
+            score, source = float(cached), "cache"
+        else:
+            score, source = self._model_score(event)
+            self.redis.set(key, repr(score), ex=3600)
+        result = {
+            "transaction_id": record["transaction_id"],
+            "card_id": record["card_id"],
+            "event_time_ms": record["event_time_ms"],
+            "score": score,
+            "decision": "block" if score >= 0.9 else "review" if score >= 0.5 else "allow",
+            "source": source,
+            "model_version": self.version,
+            "confidence": 1.0,
+            "reasons": [],
+            "degraded": source == "fallback",
+            "failed_dependencies": [],
+            "input_flags": [],
+            "scoring_latency_ms": 0.0,
+            "scored_at_ms": int(time.time() * 1000),
+        }
+        return record["card_id"].encode(), self.encoder.encode(result)
+
+    def _model_score(self, event: EventBatch) -> tuple[float, str]:
+        x_event = event_features(event)
+        try:
+            cards, terminals = self.store.aggregates(event)
+            self.store.update(event)
+            x = np.hstack([x_event, stateful_features(event, cards, terminals)])
+            score = self.primary.predict(x).astype(np.float64)
+            if valid_probabilities(score).all():
+                return float(score[0]), "primary"
+        except (redis.RedisError, RuntimeError):
+            pass
+        return float(self.fallback.predict(x_event)[0]), "fallback"
+
+
+def run_per_message(settings: Settings, events: int, stats: Path) -> None:
+    scorer = PerMessage(settings)
+    config: dict[str, Any] = {**consumer_config(settings), "enable.auto.offset.store": True}
+    consumer = Consumer(config)
+    producer = Producer(client_config(settings, **producer_config(30_000)))
+    consumer.subscribe([settings.topics.input])
+    done, began = 0, None
+    while done < events:
+        message = consumer.poll(0.1)
+        if message is None or message.error() is not None:
+            continue
+        began = began or (time.monotonic(), time.process_time())
+        key, value = scorer.score_one(message.value() or b"")
+        producer.produce(settings.topics.scored, value, key)
+        producer.poll(0)
+        done += 1
+    producer.flush(30)
+    write_stats(stats, done, began or (time.monotonic(), time.process_time()))
+    consumer.close()
+
+
+RUNNERS = {"ours": run_ours, "passthrough": run_passthrough, "per-message": run_per_message}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("design", choices=sorted(RUNNERS))
+    parser.add_argument("--events", type=int, required=True)
+    parser.add_argument("--stats", type=Path, required=True)
+    args = parser.parse_args()
+    RUNNERS[args.design](load_settings(), args.events, args.stats)
+
+
+if __name__ == "__main__":
+    main()

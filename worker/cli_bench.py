@@ -1,0 +1,45 @@
+"""``fraud-worker bench e2e | core``: the benchmarks (figures printed, never asserted)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from worker.settings import load_settings
+
+bench_app = typer.Typer(help="Benchmarks: figures side by side.", no_args_is_help=True)
+DEFAULT_OUT = Path("bench/results")
+
+
+@bench_app.command("e2e")
+def e2e_command(
+    events: Annotated[
+        int, typer.Option(min=100, help="Events prefilled into the input.")
+    ] = 200_000,
+    per_message_events: Annotated[
+        int, typer.Option(min=10, help="Events for the per-message baseline (it is slow).")
+    ] = 20_000,
+    out: Annotated[Path, typer.Option(help="Where JSON, markdown and PNG go.")] = DEFAULT_OUT,
+    rate_mode: Annotated[bool, typer.Option(help="Also run at half our maximum rate.")] = True,
+) -> None:
+    """Pass-through vs per-message baseline vs our worker, on the same broker and data."""
+    from worker.bench.e2e import markdown, run_bench
+
+    report = run_bench(load_settings(), events, per_message_events, out, rate_mode)
+    typer.echo(f"machine: {report['machine']}\n")
+    typer.echo(markdown(report))
+
+
+@bench_app.command("core")
+def core_command(
+    out: Annotated[Path, typer.Option(help="Where JSON and markdown go.")] = DEFAULT_OUT,
+    redis: Annotated[bool, typer.Option(help="Also time the Redis stages.")] = True,
+) -> None:
+    """Batches of 1, 64, 512, 4096 through the ladder in-process; CPU vs CUDA provider."""
+    from worker.bench.core import main
+
+    settings = load_settings()
+    models, rules = settings.worker.models_dir, settings.worker.rules_path
+    typer.echo(main(out, models, rules, settings.redis_url if redis else None))
