@@ -81,12 +81,15 @@ def consumer_config(settings: Settings) -> dict[str, Any]:
 
 
 def next_offsets(messages: list[Message]) -> list[TopicPartition]:
-    """Per partition, the offset after the last message of the batch."""
-    last: dict[tuple[str, int], int] = {}
+    """Per partition, the offset after the last message of the batch (messages of a
+    partition arrive in offset order, so the last one seen is the highest)."""
+    last: dict[tuple[str | None, int | None], int | None] = {}
     for message in messages:
-        key = (str(message.topic()), int(message.partition() or 0))
-        last[key] = max(last.get(key, -1), int(message.offset() or 0))
-    return [TopicPartition(topic, part, offset + 1) for (topic, part), offset in last.items()]
+        last[(message.topic(), message.partition())] = message.offset()
+    return [
+        TopicPartition(str(topic), int(part or 0), int(offset or 0) + 1)
+        for (topic, part), offset in last.items()
+    ]
 
 
 @dataclass
@@ -172,10 +175,9 @@ class Worker:
             outputs += results
             self.metrics.observe_batch(scored)
         produced = time.monotonic()
-        self.sink.send(outputs)
+        self.sink.send(outputs, next_offsets(decoded.consumed))
+        self._store(self.sink.acknowledged())
         self.metrics.stage_seconds.labels("produce").observe(time.monotonic() - produced)
-        if decoded.consumed:
-            self.consumer.store_offsets(offsets=next_offsets(decoded.consumed))
         self._count(decoded, review)
         self.metrics.stage_seconds.labels("batch").observe(time.monotonic() - began)
         return BatchReport(len(messages), len(decoded.events), review, len(decoded.undecodable))
@@ -190,7 +192,13 @@ class Worker:
                 "%d undecodable events sent to the dead-letter topic", len(decoded.undecodable)
             )
 
+    def _store(self, offsets: list[TopicPartition]) -> None:
+        if offsets:
+            self.consumer.store_offsets(offsets=offsets)
+
     def _commit(self) -> None:
+        """Wait for outputs in flight, store their offsets, commit synchronously."""
+        self._store(self.sink.drain())
         try:
             self.consumer.commit(asynchronous=False)
         except KafkaException as exc:

@@ -26,6 +26,7 @@ from worker.ladder.fallback import FallbackLevel
 from worker.ladder.level import Level
 from worker.ladder.primary import PrimaryLevel
 from worker.ladder.rules import RulesLevel
+from worker.ladder.writes import WriteBehind
 from worker.models.fallback import FallbackModel
 from worker.models.manifest import ArtifactError, Manifest, load_manifest
 from worker.models.primary import PrimaryModel
@@ -122,15 +123,17 @@ def build_runtime(settings: Settings) -> Runtime:
     breakers = {name: CircuitBreaker(name, config) for name in DEPENDENCIES}
     prefix = settings.redis.key_prefix
     store = RedisFeatureStore(client, f"{prefix}fs:", settings.redis.feature_ttl_days)
+    writes = WriteBehind()  # one writer thread: cache and store writes keep their order
     primary_level = PrimaryLevel(
         primary,
         store,
         breakers["feature_store"],
         breakers["primary"],
         settings.worker.primary_timeout_ms / 1000,
+        writes,
     )
     cache = CacheLevel(
-        client, breakers["cache"], version, settings.redis.cache_ttl_s, f"{prefix}score:"
+        client, breakers["cache"], version, settings.redis.cache_ttl_s, f"{prefix}score:", writes
     )
     levels: list[Level] = [
         cache,

@@ -87,8 +87,11 @@ def batch() -> EventBatch:
 
 def test_the_real_primary_answers_and_updates_the_store(tmp_path: Path, batch: EventBatch) -> None:
     store = FakeStore()
-    ladder, _ = ladder_with(models_dir_with_primary(tmp_path / "m", _committed_primary()), store)
+    ladder, primary = ladder_with(
+        models_dir_with_primary(tmp_path / "m", _committed_primary()), store
+    )
     assert answered_by(batch, ladder) == ({"primary"}, set())
+    primary.writes.wait()
     assert store.updates == 1
 
 

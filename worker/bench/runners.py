@@ -19,27 +19,17 @@ import json
 import resource
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import redis
 from confluent_kafka import Consumer, Producer
 
-from worker.events import EventBatch
-from worker.features.event import event_features
-from worker.features.stateful import stateful_features
-from worker.features.store import RedisFeatureStore
 from worker.kafka.config import client_config
-from worker.ladder.cache import cache_keys
-from worker.ladder.level import valid_probabilities
-from worker.loop import Worker, build_codecs, consumer_config, next_offsets
-from worker.metrics import WorkerMetrics
-from worker.models.fallback import FallbackModel
-from worker.models.manifest import load_manifest
-from worker.models.primary import PrimaryModel
-from worker.runtime import build_runtime, redis_client
 from worker.settings import Settings, load_settings
-from worker.sinks.producer import producer_config
+
+if TYPE_CHECKING:
+    from worker.events import EventBatch
+
+# Each design imports only what it uses, so peak RSS compares designs, not import lists.
 
 
 def peak_rss_mb() -> float:
@@ -58,13 +48,19 @@ def write_stats(path: Path, events: int, began: tuple[float, float]) -> None:
 
 
 def run_ours(settings: Settings, events: int, stats: Path) -> None:
+    from worker.loop import Worker
+    from worker.metrics import WorkerMetrics
+    from worker.runtime import build_runtime
+
     worker = Worker(settings, build_runtime(settings), WorkerMetrics())
     worker.run(max_events=events)
     write_stats(stats, events, worker.first_batch_at or (time.monotonic(), time.process_time()))
 
 
 def run_passthrough(settings: Settings, events: int, stats: Path) -> None:
-    consumer = Consumer(consumer_config(settings))
+    from worker.sinks.producer import producer_config
+
+    consumer = Consumer(_consumer_config(settings))
     producer = Producer(client_config(settings, **producer_config(30_000)))
     consumer.subscribe([settings.topics.input])
     done, began = 0, None
@@ -79,28 +75,59 @@ def run_passthrough(settings: Settings, events: int, stats: Path) -> None:
         for message in messages:
             producer.produce(out, message.value(), message.key())
         producer.flush(30)
-        consumer.store_offsets(offsets=next_offsets(messages))
+        consumer.store_offsets(offsets=_next_offsets(messages))
         done += len(messages)
     write_stats(stats, done, began or (time.monotonic(), time.process_time()))
     consumer.close()
+
+
+def _consumer_config(settings: Settings) -> dict[str, Any]:
+    return client_config(
+        settings,
+        **{
+            "group.id": settings.worker.group_id,
+            "auto.offset.reset": "earliest",
+            "enable.auto.offset.store": False,
+            "enable.auto.commit": True,
+        },
+    )
+
+
+def _next_offsets(messages: list[Any]) -> list[Any]:
+    from confluent_kafka import TopicPartition
+
+    last = {(m.topic(), m.partition()): m.offset() for m in messages}
+    return [TopicPartition(t, p, o + 1) for (t, p), o in last.items()]
 
 
 class PerMessage:
     """One event at a time, with the same models, store and cache keys as the worker."""
 
     def __init__(self, settings: Settings) -> None:
+        from worker.features.store import RedisFeatureStore
+        from worker.loop import build_codecs
+        from worker.models.fallback import FallbackModel
+        from worker.models.manifest import load_manifest
+        from worker.models.primary import PrimaryModel
+        from worker.runtime import redis_client
+
         models = settings.worker.models_dir
         manifest = load_manifest(models)
         self.version = manifest.model_version
         self.primary = PrimaryModel.load(models, manifest, prefer_gpu=settings.worker.prefer_gpu)
         self.fallback = FallbackModel.load(models, manifest)
-        self.redis: redis.Redis = redis_client(settings)
+        self.redis = redis_client(settings)
         self.store = RedisFeatureStore(self.redis, f"{settings.redis.key_prefix}fs:")
         self.prefix = f"{settings.redis.key_prefix}score:{self.version}:"
         self.decoder, encoders = build_codecs(settings)
         self.encoder = encoders.scored
 
     def score_one(self, value: bytes) -> tuple[bytes, bytes]:
+        import numpy as np
+
+        from worker.events import EventBatch
+        from worker.ladder.cache import cache_keys
+
         record = self.decoder.decode(value)
         event = EventBatch.from_records([record])
         key = cache_keys(event, np.arange(1), self.prefix)[0]
@@ -129,6 +156,13 @@ class PerMessage:
         return record["card_id"].encode(), self.encoder.encode(result)
 
     def _model_score(self, event: EventBatch) -> tuple[float, str]:
+        import numpy as np
+        import redis
+
+        from worker.features.event import event_features
+        from worker.features.stateful import stateful_features
+        from worker.ladder.level import valid_probabilities
+
         x_event = event_features(event)
         try:
             cards, terminals = self.store.aggregates(event)
@@ -143,8 +177,10 @@ class PerMessage:
 
 
 def run_per_message(settings: Settings, events: int, stats: Path) -> None:
+    from worker.sinks.producer import producer_config
+
     scorer = PerMessage(settings)
-    config: dict[str, Any] = {**consumer_config(settings), "enable.auto.offset.store": True}
+    config: dict[str, Any] = {**_consumer_config(settings), "enable.auto.offset.store": True}
     consumer = Consumer(config)
     producer = Producer(client_config(settings, **producer_config(30_000)))
     consumer.subscribe([settings.topics.input])

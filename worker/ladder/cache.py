@@ -14,12 +14,18 @@ from worker.breaker import CircuitBreaker
 from worker.events import EVENT_FIELDS, EventBatch
 from worker.ladder.level import BatchContext, LevelResult, guarded
 from worker.ladder.types import SOURCES, ScoredBatch, Source
+from worker.ladder.writes import WriteBehind
 
+# ARGV[2] holds every score as 8 bytes (big-endian float64), one argument for the batch: the
+# exact bits come back on a hit, so a redelivered event gets exactly the same score.
 _SET_WITH_TTL = """
-local ttl = ARGV[1]
-for i, key in ipairs(KEYS) do redis.call('SET', key, ARGV[i + 1], 'EX', ttl) end
+local ttl, scores = ARGV[1], ARGV[2]
+for i, key in ipairs(KEYS) do
+  redis.call('SET', key, string.sub(scores, 8 * i - 7, 8 * i), 'EX', ttl)
+end
 return #KEYS
 """
+SCORE_BYTES = 8
 
 
 def cache_keys(batch: EventBatch, rows: NDArray[np.intp], prefix: str) -> list[str]:
@@ -39,20 +45,28 @@ class CacheLevel:
         model_version: str,
         ttl_s: int,
         prefix: str = "score:",
+        writes: WriteBehind | None = None,
     ) -> None:
         self.client = client
+        self.writes = writes or WriteBehind()
         self.breaker = breaker
         self.prefix = f"{prefix}{model_version}:"
         self.ttl_s = ttl_s
         self._set = client.register_script(_SET_WITH_TTL)
 
     def score(self, ctx: BatchContext, rows: NDArray[np.intp]) -> LevelResult:
+        self.writes.wait()  # earlier batches' answers must be readable first
         keys = cache_keys(ctx.batch, rows, self.prefix)
+        ctx.cache_keys = (rows, keys)
         values, failure = guarded(self.breaker, lambda: self.client.mget(keys), (redis.RedisError,))
         if values is None:
             return LevelResult.failed(failure or "cache:unavailable")
-        hit = np.array([v is not None for v in values], dtype=np.bool_)
-        scores = np.array([float(v) for v in values if v is not None], dtype=np.float64)
+        # A value of another length is not ours (an older format): a miss, not an error.
+        found = [v for v in values if isinstance(v, bytes) and len(v) == SCORE_BYTES]
+        hit = np.array(
+            [isinstance(v, bytes) and len(v) == SCORE_BYTES for v in values], dtype=np.bool_
+        )
+        scores = np.frombuffer(b"".join(found), dtype=">f8").astype(np.float64)
         return LevelResult(rows[hit], scores)
 
     def finish(self, ctx: BatchContext, outcome: ScoredBatch) -> None:
@@ -60,6 +74,18 @@ class CacheLevel:
         rows = np.flatnonzero(outcome.source == SOURCES.index(Source.PRIMARY))
         if len(rows) == 0:
             return
-        keys = cache_keys(ctx.batch, rows, self.prefix)
-        args: list[str | int] = [self.ttl_s, *map(repr, outcome.score[rows].tolist())]
-        guarded(self.breaker, lambda: self._set(keys=keys, args=args), (redis.RedisError,))
+        keys = self._keys_of(ctx, rows)
+        args: list[int | bytes] = [self.ttl_s, outcome.score[rows].astype(">f8").tobytes()]
+        self.writes.submit(
+            lambda: guarded(
+                self.breaker, lambda: self._set(keys=keys, args=args), (redis.RedisError,)
+            )
+        )
+
+    def _keys_of(self, ctx: BatchContext, rows: NDArray[np.intp]) -> list[str]:
+        """The keys computed while reading, for these rows (all of them were offered then)."""
+        if ctx.cache_keys is None:
+            return cache_keys(ctx.batch, rows, self.prefix)
+        offered, keys = ctx.cache_keys
+        position = np.searchsorted(offered, rows)
+        return [keys[i] for i in position.tolist()]

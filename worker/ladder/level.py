@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Protocol, TypeVar
 
@@ -30,7 +30,9 @@ class BatchContext:
     tags: Tags
     model_ready: NDArray[np.bool_]
     rules: RulesResult | None
-    notes: dict[str, object] = field(default_factory=dict)
+    # The cache level's keys for the rows it was offered: computed once (hashing costs per
+    # row), used again to write the primary's answers back.
+    cache_keys: tuple[NDArray[np.intp], list[str]] | None = None
 
     @cached_property
     def event_x(self) -> NDArray[np.float32]:

@@ -22,6 +22,7 @@ from worker.features.stateful import stateful_features
 from worker.features.store import RedisFeatureStore
 from worker.ladder.level import BatchContext, LevelResult, guarded, valid_probabilities
 from worker.ladder.types import SOURCES, ScoredBatch, Source
+from worker.ladder.writes import WriteBehind
 from worker.models.primary import PrimaryModel
 
 
@@ -35,8 +36,10 @@ class PrimaryLevel:
         store_breaker: CircuitBreaker,
         breaker: CircuitBreaker,
         timeout_s: float,
+        writes: WriteBehind | None = None,
     ) -> None:
         self.model = model
+        self.writes = writes or WriteBehind()
         self.store = store
         self.store_breaker = store_breaker
         self.breaker = breaker
@@ -48,6 +51,7 @@ class PrimaryLevel:
         if self.model is None:
             return LevelResult.failed("primary:unavailable")
         part = ctx.batch.take(rows)
+        self.writes.wait()  # the store must hold every earlier batch before this read
         aggregates, failure = guarded(
             self.store_breaker, lambda: self.store.aggregates(part), (redis.RedisError,)
         )
@@ -98,7 +102,12 @@ class PrimaryLevel:
         if not fresh.any():
             return
         part = ctx.batch.take(np.flatnonzero(fresh))
-        guarded(self.store_breaker, lambda: self.store.update(part), (redis.RedisError,))
+        self.writes.submit(
+            lambda: guarded(
+                self.store_breaker, lambda: self.store.update(part), (redis.RedisError,)
+            )
+        )
 
     def close(self) -> None:
+        self.writes.close()
         self._executor.shutdown(wait=False, cancel_futures=True)

@@ -1,19 +1,28 @@
-"""Produce a batch's outputs and wait until the broker acknowledged every one of them.
+"""Produce a batch's outputs; store its offsets once the broker acknowledged every one.
 
-Offsets are stored only after this returns, so an event is never committed before all its
-outputs are durable (at-least-once). A delivery that fails after the producer's own retries
-stops the worker: better a restart that reprocesses than a silent loss.
+Acknowledgements are awaited asynchronously: while batch N's outputs are in flight, batch
+N+1 is consumed and scored. Offsets are stored strictly in batch order, and only for a batch
+all of whose outputs were acknowledged, so an event is never committed before its outputs
+are durable (at-least-once). A delivery that fails after the producer's own retries stops the
+worker: better a restart that reprocesses than a silent loss.
 """
 
 from __future__ import annotations
 
+import functools
+from collections import deque
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka import KafkaError, Message, Producer, TopicPartition
 
 from worker.errors import FraudWorkerError
 from worker.sinks.outputs import OutputRecord
+
+# Batches in flight at once; past this the loop waits for the oldest (bounded memory, and a
+# backlog of unacknowledged work never grows without limit).
+MAX_IN_FLIGHT = 4
 
 
 class DeliveryError(FraudWorkerError):
@@ -30,19 +39,31 @@ def producer_config(flush_timeout_ms: int) -> dict[str, Any]:
     }
 
 
+@dataclass
+class _Pending:
+    offsets: list[TopicPartition]
+    remaining: int
+    errors: list[str] = field(default_factory=list)
+
+
 class OutputSink:
     def __init__(self, producer: Producer, flush_timeout_s: float) -> None:
         self.producer = producer
         self.flush_timeout_s = flush_timeout_s
-        self._failures: list[str] = []
+        self._pending: deque[_Pending] = deque()
 
-    def _on_delivery(self, error: KafkaError | None, _message: Message) -> None:
+    @staticmethod
+    def _on_delivery(batch: _Pending, error: KafkaError | None, _message: Message) -> None:
+        batch.remaining -= 1
         if error is not None:
-            self._failures.append(str(error))
+            batch.errors.append(str(error))
 
-    def send(self, outputs: Sequence[OutputRecord]) -> None:
-        """Produce all, then block until each is acknowledged or raise DeliveryError."""
-        produce, on_delivery = self.producer.produce, self._on_delivery
+    def send(self, outputs: Sequence[OutputRecord], offsets: list[TopicPartition]) -> None:
+        """Produce a batch's outputs; its offsets become ready once all are acknowledged."""
+        batch = _Pending(offsets, len(outputs))
+        self._pending.append(batch)
+        on_delivery = functools.partial(self._on_delivery, batch)
+        produce = self.producer.produce
         for out in outputs:
             while True:
                 try:
@@ -52,8 +73,27 @@ class OutputSink:
                     break
                 except BufferError:  # local queue full: let deliveries drain, then retry
                     self.producer.poll(0.05)
+        self.producer.poll(0)
+        while len(self._pending) > MAX_IN_FLIGHT and self._pending[0].remaining:
+            self.producer.poll(0.01)
+
+    def acknowledged(self) -> list[TopicPartition]:
+        """Offsets of the leading batches whose outputs are all acknowledged, in order."""
+        self.producer.poll(0)
+        ready: list[TopicPartition] = []
+        while self._pending and self._pending[0].remaining == 0:
+            batch = self._pending.popleft()
+            if batch.errors:
+                raise DeliveryError(
+                    f"{len(batch.errors)} outputs not acknowledged: {batch.errors[0]}"
+                )
+            ready.extend(batch.offsets)
+        return ready
+
+    def drain(self) -> list[TopicPartition]:
+        """Wait for every output in flight (before a commit that gives partitions up)."""
         remaining = self.producer.flush(self.flush_timeout_s)
-        if remaining or self._failures:
-            failures, self._failures = self._failures, []
-            detail = failures[0] if failures else f"{remaining} still queued"
-            raise DeliveryError(f"{len(failures) or remaining} outputs not acknowledged: {detail}")
+        ready = self.acknowledged()
+        if remaining or self._pending:
+            raise DeliveryError(f"{remaining} outputs still unacknowledged after the flush timeout")
+        return ready
