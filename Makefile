@@ -5,11 +5,12 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: help install up down status lint unit test demo clean
+.PHONY: help install up down status lint test demo bench clean
 
 help:
 	@echo "make demo   - set up everything and run the main job"
 	@echo "make test   - set up everything, lint, and run the tests"
+	@echo "make bench  - end-to-end and scoring-core benchmarks (results in bench/results/)"
 	@echo "make down   - stop the local Kafka and Redis that the stack started"
 
 $(STAMP): pyproject.toml
@@ -39,6 +40,10 @@ test: lint up
 
 demo: up
 	$(BIN)/fraud-worker demo
+
+bench: up
+	$(BIN)/fraud-worker bench e2e
+	$(BIN)/fraud-worker bench core
 
 clean: down
 	rm -rf .stack
