@@ -13,6 +13,6 @@ CATEGORIES: tuple[str, ...] = (
     "crypto",
     "wire_transfer",
 )
-HIGH_RISK_CATEGORIES: tuple[str, ...] = ("gambling", "crypto", "wire_transfer")
+HIGH_RISK: tuple[str, ...] = ("gambling", "crypto", "wire_transfer")
 CHANNELS: tuple[str, ...] = ("pos", "ecommerce", "atm")
 ENTRY_MODES: tuple[str, ...] = ("chip", "contactless", "magstripe", "keyed", "ecommerce")

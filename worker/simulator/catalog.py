@@ -9,6 +9,10 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
+# The vocabularies are the event schema's (the worker's features encode them); the simulator
+# adds only how often each value occurs.
+from worker.features.vocabulary import CATEGORIES, CHANNELS, ENTRY_MODES, HIGH_RISK
+
 __all__ = [
     "CATEGORIES",
     "CATEGORY_CHANNEL_PROBS",
@@ -27,25 +31,10 @@ __all__ = [
 
 # Merchant categories and the share of terminals in each. The three high-risk ones
 # (gambling, crypto, wire_transfer) make up 5% of the terminals.
-CATEGORIES: tuple[str, ...] = (
-    "grocery",
-    "restaurant",
-    "retail",
-    "fuel",
-    "travel",
-    "electronics",
-    "gambling",
-    "crypto",
-    "wire_transfer",
-)
 CATEGORY_WEIGHTS: tuple[float, ...] = (0.28, 0.22, 0.20, 0.10, 0.06, 0.09, 0.02, 0.015, 0.015)
-HIGH_RISK_CATEGORIES: frozenset[str] = frozenset({"gambling", "crypto", "wire_transfer"})
+HIGH_RISK_CATEGORIES: frozenset[str] = frozenset(HIGH_RISK)
 
-CHANNELS: tuple[str, ...] = ("pos", "ecommerce", "atm")
 ECOMMERCE = CHANNELS.index("ecommerce")
-
-# How the card data reached the terminal (the POS entry mode of the authorization message).
-ENTRY_MODES: tuple[str, ...] = ("chip", "contactless", "magstripe", "keyed", "ecommerce")
 
 # P(channel | category), rows in CATEGORIES order, columns in CHANNELS order. Overall about
 # 80% of terminals are point-of-sale.

@@ -8,25 +8,12 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from worker.events import EVENT_FIELDS
+
 __all__ = ["EVENT_FIELDS", "LABEL_COLUMNS", "TRANSACTION_COLUMNS", "Labels", "Transactions"]
 
-# Keys of the event records the worker consumes, in order. No labels among them.
-EVENT_FIELDS: tuple[str, ...] = (
-    "transaction_id",
-    "event_time_ms",
-    "card_id",
-    "terminal_id",
-    "amount",
-    "currency",
-    "merchant_category",
-    "channel",
-    "country",
-    "is_international",
-    "has_international_history",
-    "account_age_days",
-    "entry_mode",
-    "cardholder_verified",
-)
+# Keys of the event records the worker consumes, in order (no labels among them): the
+# event schema is the worker's, the simulator produces it.
 
 # Every column of Transactions (labels excluded), in declaration order, with its dtype.
 TRANSACTION_COLUMNS: dict[str, np.dtype[Any]] = {
