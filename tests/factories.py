@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,3 +33,10 @@ def make_batch(*rows: dict[str, Any]) -> EventBatch:
     records = [{**BASE_EVENT, **row} for row in (rows or ({},))]
     assert all(set(r) == set(EVENT_FIELDS) for r in records)
     return EventBatch.from_records(records)
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on (for servers a test starts on its own)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

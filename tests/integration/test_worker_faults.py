@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -16,6 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.factories import free_port
 from tests.integration.harness import (
     encoded,
     produce,
@@ -29,16 +29,10 @@ from worker.settings import Settings
 from worker.stack.redis import RedisNode
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def own_redis(tmp_path: Path, live_stack: Settings) -> Iterator[RedisNode]:
     """A Redis of this test's own, so that stopping it disturbs no other test."""
-    node = RedisNode(tmp_path / "redis", _free_port())
+    node = RedisNode(tmp_path / "redis", free_port())
     node.start()
     node.wait_ready(10)
     yield node

@@ -11,16 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.factories import free_port
 from worker.errors import StackError
 from worker.settings import Settings, StackSettings
 from worker.stack import Stack
 from worker.stack.kafka import server_properties
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _pids_mentioning(text: str) -> list[int]:
@@ -46,9 +41,9 @@ def own_stack(tmp_path: Path, live_stack: Settings) -> Iterator[Stack]:
     (tmp_path / "kafka" / "jars").symlink_to(shared_jars)
     stack_settings = StackSettings(
         dir=tmp_path,
-        kafka_port=_free_port(),
-        controller_port=_free_port(),
-        redis_port=_free_port(),
+        kafka_port=free_port(),
+        controller_port=free_port(),
+        redis_port=free_port(),
         kafka_heap_mb=256,
     )
     stack = Stack(Settings(stack=stack_settings))
@@ -99,7 +94,7 @@ def test_external_servers_are_used_as_they_are(tmp_path: Path, live_stack: Setti
 
 
 def test_an_unreachable_external_redis_is_named(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     settings = Settings.model_validate(
         {"stack": {"dir": str(tmp_path)}, "redis": {"url": f"redis://u:secret@127.0.0.1:{port}/0"}}
     )
