@@ -89,7 +89,7 @@ class WorkerSettings(_Frozen):
     """The consumer loop and the ladder."""
 
     group_id: str = "fraud-worker"
-    batch_max: int = Field(default=500, ge=1, le=100_000)
+    batch_max: int = Field(default=1000, ge=1, le=100_000)
     batch_wait_ms: int = Field(default=20, ge=0)
     batch_budget_ms: int = Field(default=500, ge=1)
     primary_timeout_ms: int = Field(default=100, ge=1)
