@@ -14,6 +14,7 @@ import typer
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
 from worker.codec import EventDecoder, RecordEncoder, default_schemas_dir, load_schema
+from worker.codec.configured import schema_registry
 from worker.kafka.config import client_config
 from worker.settings import load_settings, masked
 
@@ -74,7 +75,7 @@ def simulate_command(
     config = SimulationConfig(n_customers=customers, n_terminals=terminals, n_days=days, seed=seed)
     transactions = simulate(config)
     stop = min(events, len(transactions))
-    encoder = RecordEncoder.for_schema_id(_registry(), schema_id)
+    encoder = RecordEncoder.for_schema_id(schema_registry(settings), schema_id)
     producer = Producer(client_config(settings, **{"linger.ms": 10, "compression.type": "lz4"}))
     started = time.monotonic()
     for batch in stream_events(transactions, rate or None, stop=stop):
@@ -97,12 +98,6 @@ def _produce(producer: Producer, topic: str, key: bytes, value: bytes) -> None:
             producer.poll(0.05)
 
 
-def _registry() -> Any:
-    from worker.loop import schema_registry
-
-    return schema_registry(load_settings())
-
-
 def review_command(
     reason: Annotated[
         str | None, typer.Option(help="Only items with a reason containing this.")
@@ -118,7 +113,7 @@ def review_command(
     """Show the review topic: degraded, flagged, review and block results, with their reasons."""
     settings = load_settings()
     reader = load_schema(default_schemas_dir() / "review_item.v1.avsc")
-    decoder = EventDecoder(_registry(), reader)
+    decoder = EventDecoder(schema_registry(settings), reader)
     consumer = Consumer(
         client_config(
             settings,

@@ -25,9 +25,9 @@ from confluent_kafka.admin import AdminClient
 from tqdm import tqdm
 
 from worker.codec import EventDecoder, RecordEncoder, default_schemas_dir, frame, load_schema
+from worker.codec.configured import schema_registry
 from worker.kafka.config import client_config
 from worker.kafka.topics import ensure_topics
-from worker.loop import schema_registry
 from worker.settings import Settings
 from worker.simulator import SimulationConfig, simulate
 from worker.stack import Stack

@@ -12,22 +12,20 @@ import signal
 import time
 from dataclasses import dataclass
 from types import FrameType
-from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from worker.codec import (
     EventDecoder,
-    HttpSchemaRegistry,
-    LocalSchemaRegistry,
     RecordEncoder,
-    SchemaRegistry,
     default_schemas_dir,
     load_schema,
 )
 from worker.codec.avro import TRANSACTION_READER_SCHEMA
+from worker.codec.configured import schema_registry
 from worker.health import Health
 from worker.kafka.config import client_config
+from worker.kafka.consumer import consumer_config, next_offsets
 from worker.ladder import score_batch
 from worker.metrics import WorkerMetrics
 from worker.runtime import Runtime
@@ -40,16 +38,6 @@ log = logging.getLogger(__name__)
 LAG_EVERY_S = 1.0
 
 
-def schema_registry(settings: Settings) -> SchemaRegistry:
-    schemas = settings.schemas
-    if schemas.registry_url:
-        auth = None
-        if schemas.registry_user and schemas.registry_password:
-            auth = (schemas.registry_user, schemas.registry_password)
-        return HttpSchemaRegistry(schemas.registry_url, basic_auth=auth)
-    return LocalSchemaRegistry(schemas.local_dir or default_schemas_dir())
-
-
 def build_codecs(settings: Settings) -> tuple[EventDecoder, Encoders]:
     registry = schema_registry(settings)
     reader = load_schema(default_schemas_dir() / TRANSACTION_READER_SCHEMA)
@@ -60,36 +48,6 @@ def build_codecs(settings: Settings) -> tuple[EventDecoder, Encoders]:
         dead_letter=RecordEncoder(registry, schemas.dead_letter_subject),
     )
     return EventDecoder(registry, reader), encoders
-
-
-def consumer_config(settings: Settings) -> dict[str, Any]:
-    worker = settings.worker
-    return client_config(
-        settings,
-        **{
-            "group.id": worker.group_id,
-            "auto.offset.reset": "earliest",
-            "enable.auto.offset.store": False,
-            "enable.auto.commit": True,
-            "auto.commit.interval.ms": 1000,
-            "max.poll.interval.ms": worker.max_poll_interval_ms,
-            "session.timeout.ms": 10_000,
-            "heartbeat.interval.ms": 1_000,
-            "partition.assignment.strategy": "cooperative-sticky",
-        },
-    )
-
-
-def next_offsets(messages: list[Message]) -> list[TopicPartition]:
-    """Per partition, the offset after the last message of the batch (messages of a
-    partition arrive in offset order, so the last one seen is the highest)."""
-    last: dict[tuple[str | None, int | None], int | None] = {}
-    for message in messages:
-        last[(message.topic(), message.partition())] = message.offset()
-    return [
-        TopicPartition(str(topic), int(part or 0), int(offset or 0) + 1)
-        for (topic, part), offset in last.items()
-    ]
 
 
 @dataclass

@@ -8,7 +8,6 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 from confluent_kafka import Consumer, Producer
@@ -129,11 +128,3 @@ def running_worker(settings: Settings) -> Iterator[Worker]:
         assert not thread.is_alive(), "the worker did not stop"
         if errors:
             raise errors[0]
-
-
-def copy_models(tmp_path: Path) -> Path:
-    import shutil
-
-    target = tmp_path / "models"
-    shutil.copytree(Path(__file__).resolve().parents[2] / "models", target)
-    return target

@@ -33,9 +33,9 @@ from confluent_kafka.admin import AdminClient
 from worker.bench.core import machine_info
 from worker.codec import EventDecoder, RecordEncoder, default_schemas_dir, load_schema
 from worker.codec.avro import TRANSACTION_READER_SCHEMA
+from worker.codec.configured import schema_registry
 from worker.kafka.config import client_config
 from worker.kafka.topics import delete_topics, ensure_topics
-from worker.loop import schema_registry
 from worker.settings import Settings
 from worker.simulator import SimulationConfig, simulate
 

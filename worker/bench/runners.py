@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from confluent_kafka import Consumer, Producer
 
 from worker.kafka.config import client_config
+from worker.kafka.consumer import consumer_config, next_offsets
 from worker.settings import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -60,7 +61,7 @@ def run_ours(settings: Settings, events: int, stats: Path) -> None:
 def run_passthrough(settings: Settings, events: int, stats: Path) -> None:
     from worker.sinks.producer import producer_config
 
-    consumer = Consumer(_consumer_config(settings))
+    consumer = Consumer(consumer_config(settings))
     producer = Producer(client_config(settings, **producer_config(30_000)))
     consumer.subscribe([settings.topics.input])
     done, began = 0, None
@@ -75,29 +76,10 @@ def run_passthrough(settings: Settings, events: int, stats: Path) -> None:
         for message in messages:
             producer.produce(out, message.value(), message.key())
         producer.flush(30)
-        consumer.store_offsets(offsets=_next_offsets(messages))
+        consumer.store_offsets(offsets=next_offsets(messages))
         done += len(messages)
     write_stats(stats, done, began or (time.monotonic(), time.process_time()))
     consumer.close()
-
-
-def _consumer_config(settings: Settings) -> dict[str, Any]:
-    return client_config(
-        settings,
-        **{
-            "group.id": settings.worker.group_id,
-            "auto.offset.reset": "earliest",
-            "enable.auto.offset.store": False,
-            "enable.auto.commit": True,
-        },
-    )
-
-
-def _next_offsets(messages: list[Any]) -> list[Any]:
-    from confluent_kafka import TopicPartition
-
-    last = {(m.topic(), m.partition()): m.offset() for m in messages}
-    return [TopicPartition(t, p, o + 1) for (t, p), o in last.items()]
 
 
 class PerMessage:
@@ -180,7 +162,7 @@ def run_per_message(settings: Settings, events: int, stats: Path) -> None:
     from worker.sinks.producer import producer_config
 
     scorer = PerMessage(settings)
-    config: dict[str, Any] = {**_consumer_config(settings), "enable.auto.offset.store": True}
+    config: dict[str, Any] = {**consumer_config(settings), "enable.auto.offset.store": True}
     consumer = Consumer(config)
     producer = Producer(client_config(settings, **producer_config(30_000)))
     consumer.subscribe([settings.topics.input])

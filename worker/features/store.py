@@ -81,10 +81,10 @@ _TERMINAL = _Entity("t", 26, TERMINAL_WINDOWS)
 
 
 def _pairs(
-    ids: NDArray[np.object_], day: NDArray[np.int64]
+    ids: NDArray[np.object_], day: NDArray[np.int64], codes: NDArray[np.int64] | None = None
 ) -> tuple[NDArray[np.object_], NDArray[np.int64], NDArray[np.intp]]:
     """Unique (entity, day) pairs of a batch and, per row, the index of its pair."""
-    codes = entity_codes(ids)
+    codes = entity_codes(ids) if codes is None else codes
     combined = codes * (1 << 32) + (day - day.min())
     _, first, inverse = np.unique(combined, return_index=True, return_inverse=True)
     return ids[first], day[first], inverse.reshape(-1)
@@ -105,8 +105,7 @@ def _window_totals(
     held, packed = rings[:, :, 0], rings[:, :, 1]
     offset = held - day[:, None]
     sums = [
-        np.where((offset >= w.lo) & (offset <= w.hi), packed, 0).sum(axis=1)
-        for w in entity.windows
+        np.where((offset >= w.lo) & (offset <= w.hi), packed, 0).sum(axis=1) for w in entity.windows
     ]
     return entity.unpack(np.stack(sums, axis=1))
 
@@ -134,16 +133,17 @@ class RedisFeatureStore:
             empty = np.zeros((0, 3, 2), dtype=np.int64)
             return empty, empty.copy()
         day = batch.epoch_day
-        card_ids, card_days, card_rows = _pairs(batch.card_id, day)
-        term_ids, term_days, term_rows = _pairs(batch.terminal_id, day)
+        cards, terminals = entity_codes(batch.card_id), entity_codes(batch.terminal_id)
+        card_ids, card_days, card_rows = _pairs(batch.card_id, day, cards)
+        term_ids, term_days, term_rows = _pairs(batch.terminal_id, day, terminals)
         blobs = self.client.mget(self._keys(_CARD, card_ids) + self._keys(_TERMINAL, term_ids))
         rings = _rings(blobs)
         stored_cards = _window_totals(rings[: len(card_ids)], card_days, _CARD)[card_rows]
         stored_terms = _window_totals(rings[len(card_ids) :], term_days, _TERMINAL)[term_rows]
         no_frauds = np.zeros(len(batch), dtype=np.bool_)
-        own_cards = window_sums(entity_codes(batch.card_id), day, card_values(batch), CARD_WINDOWS)
+        own_cards = window_sums(cards, day, card_values(batch), CARD_WINDOWS)
         own_terms = window_sums(
-            entity_codes(batch.terminal_id),
+            terminals,
             day,
             terminal_values(batch, no_frauds),
             TERMINAL_WINDOWS,

@@ -21,9 +21,7 @@ class TopicInfo:
     partitions: int
 
 
-def ensure_topics(
-    admin: AdminClient, wanted: dict[str, int], timeout_s: float = 30.0
-) -> list[str]:
+def ensure_topics(admin: AdminClient, wanted: dict[str, int], timeout_s: float = 30.0) -> list[str]:
     """Create the topics of ``wanted`` (name → partitions) that are missing; return those created.
 
     An existing topic is left as it is (its partition count is reported by ``describe_topics``).

@@ -62,10 +62,9 @@ class CacheLevel:
         if values is None:
             return LevelResult.failed(failure or "cache:unavailable")
         # A value of another length is not ours (an older format): a miss, not an error.
-        found = [v for v in values if isinstance(v, bytes) and len(v) == SCORE_BYTES]
-        hit = np.array(
-            [isinstance(v, bytes) and len(v) == SCORE_BYTES for v in values], dtype=np.bool_
-        )
+        hit_list = [isinstance(v, bytes) and len(v) == SCORE_BYTES for v in values]
+        found = [v for v, h in zip(values, hit_list, strict=True) if h and isinstance(v, bytes)]
+        hit = np.array(hit_list, dtype=np.bool_)
         scores = np.frombuffer(b"".join(found), dtype=">f8").astype(np.float64)
         return LevelResult(rows[hit], scores)
 

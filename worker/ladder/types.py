@@ -40,6 +40,11 @@ CONFIDENCE: dict[Source, float] = {
     Source.SAFE_DEFAULT: 0.0,
 }
 
+# Per-code lookups for the per-row part of ``records`` (no enum attribute access per row).
+_SOURCE_NAMES = [source.value for source in SOURCES]
+_CONFIDENCE_BY_CODE = [CONFIDENCE[source] for source in SOURCES]
+_DECISION_NAMES = [decision.value for decision in DECISIONS]
+
 
 class Tags:
     """A growing vocabulary of short tags (failed dependencies, input flags), stored per row
@@ -93,8 +98,9 @@ class ScoredBatch:
             batch.event_time_ms.tolist(),
         )
         scores, degraded = self.score.tolist(), self.degraded.tolist()
-        sources = [SOURCES[code] for code in self.source.tolist()]
-        decisions = [DECISIONS[code].value for code in self.decision.tolist()]
+        sources = [_SOURCE_NAMES[code] for code in self.source.tolist()]
+        confidences = [_CONFIDENCE_BY_CODE[code] for code in self.source.tolist()]
+        decisions = [_DECISION_NAMES[code] for code in self.decision.tolist()]
         failures, flags = self.failures.tolist(), self.flags.tolist()
         return [
             {
@@ -103,9 +109,9 @@ class ScoredBatch:
                 "event_time_ms": times[i],
                 "score": scores[i],
                 "decision": decisions[i],
-                "source": sources[i].value,
+                "source": sources[i],
                 "model_version": self.model_version,
-                "confidence": CONFIDENCE[sources[i]],
+                "confidence": confidences[i],
                 "reasons": self.rule_reasons[i],
                 "degraded": degraded[i],
                 "failed_dependencies": self.tags.names(failures[i]) if failures[i] else [],

@@ -64,9 +64,19 @@ def ensure_jars(jar_dir: Path, pom: Path) -> Path:
     staging = jar_dir.with_name(jar_dir.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
     result = subprocess.run(
-        [mvn, "-B", "-q", "-f", str(pom), "dependency:copy-dependencies",
-         f"-DoutputDirectory={staging}", "-DincludeScope=runtime"],
-        capture_output=True, text=True, check=False,
+        [
+            mvn,
+            "-B",
+            "-q",
+            "-f",
+            str(pom),
+            "dependency:copy-dependencies",
+            f"-DoutputDirectory={staging}",
+            "-DincludeScope=runtime",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if result.returncode != 0:
         output = (result.stdout + result.stderr).strip().splitlines()[-15:]
@@ -146,9 +156,16 @@ class KafkaNode:
         )
         self._format_storage(java)
         command = [
-            java, f"-Xms{self.heap_mb}m", f"-Xmx{self.heap_mb}m", "-XX:+UseG1GC",
-            "-Djava.awt.headless=true", "-Dorg.slf4j.simpleLogger.showDateTime=true",
-            "-cp", f"{self.jar_dir}/*", "kafka.Kafka", str(self.config_path),
+            java,
+            f"-Xms{self.heap_mb}m",
+            f"-Xmx{self.heap_mb}m",
+            "-XX:+UseG1GC",
+            "-Djava.awt.headless=true",
+            "-Dorg.slf4j.simpleLogger.showDateTime=true",
+            "-cp",
+            f"{self.jar_dir}/*",
+            "kafka.Kafka",
+            str(self.config_path),
         ]
         return process.spawn(command, self.log_path, self.pid_path, dict(os.environ))
 
@@ -188,8 +205,7 @@ class KafkaNode:
             time.sleep(0.5)
         raise StackError(
             f"the Kafka broker was not ready within {timeout_s:.0f} s ({last_error}); raise "
-            f"FRAUD_STACK__READY_TIMEOUT_S or read {self.log_path}:\n"
-            + process.tail(self.log_path)
+            f"FRAUD_STACK__READY_TIMEOUT_S or read {self.log_path}:\n" + process.tail(self.log_path)
         )
 
     def stop(self) -> None:
@@ -202,9 +218,7 @@ class KafkaNode:
 def probe_broker(bootstrap: str, timeout_s: float) -> None:
     """Raise unless the broker at ``bootstrap`` answers metadata and creates a topic."""
     # log_level 0: while the broker starts, librdkafka would log every refused connection.
-    admin = AdminClient(
-        {"bootstrap.servers": bootstrap, "socket.timeout.ms": 5000, "log_level": 0}
-    )
+    admin = AdminClient({"bootstrap.servers": bootstrap, "socket.timeout.ms": 5000, "log_level": 0})
     metadata = admin.list_topics(timeout=timeout_s)
     if not metadata.brokers:
         raise StackError(f"no broker in the metadata from {bootstrap}")

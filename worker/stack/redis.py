@@ -70,8 +70,19 @@ class RedisNode:
         self.root.mkdir(parents=True, exist_ok=True)
         process.require_free_port(self.port, "Redis", "FRAUD_STACK__REDIS_PORT")
         command = [
-            binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-            "--appendonly", "no", "--dir", str(self.root), "--daemonize", "no",
+            binary,
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(self.root),
+            "--daemonize",
+            "no",
         ]
         return process.spawn(command, self.log_path, self.pid_path, dict(os.environ))
 
