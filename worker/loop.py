@@ -16,12 +16,12 @@ from types import FrameType
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from worker.codec import (
-    EventDecoder,
     RecordEncoder,
     default_schemas_dir,
     load_schema,
 )
 from worker.codec.avro import TRANSACTION_READER_SCHEMA
+from worker.codec.columnar import ColumnarDecoder, ColumnarEncoder
 from worker.codec.configured import schema_registry
 from worker.health import Health
 from worker.kafka.config import client_config
@@ -38,16 +38,16 @@ log = logging.getLogger(__name__)
 LAG_EVERY_S = 1.0
 
 
-def build_codecs(settings: Settings) -> tuple[EventDecoder, Encoders]:
+def build_codecs(settings: Settings) -> tuple[ColumnarDecoder, Encoders]:
     registry = schema_registry(settings)
     reader = load_schema(default_schemas_dir() / TRANSACTION_READER_SCHEMA)
     schemas = settings.schemas
     encoders = Encoders(
-        scored=RecordEncoder(registry, schemas.scored_subject),
+        scored=ColumnarEncoder(registry, schemas.scored_subject),
         review=RecordEncoder(registry, schemas.review_subject),
         dead_letter=RecordEncoder(registry, schemas.dead_letter_subject),
     )
-    return EventDecoder(registry, reader), encoders
+    return ColumnarDecoder(registry, reader), encoders
 
 
 @dataclass
@@ -125,11 +125,11 @@ class Worker:
         """One batch: decode, score, produce every output, then store the offsets."""
         began = time.monotonic()
         decoded = decode_messages(messages, self.decoder)
-        outputs = dead_letter_outputs(decoded, self.settings.topics, self.encoders.dead_letter)
+        outputs = [dead_letter_outputs(decoded, self.settings.topics, self.encoders.dead_letter)]
         review = 0
         if len(decoded.events):
             scored = score_batch(decoded.events, self.runtime.ladder)
-            results, review = result_outputs(decoded, scored, self.settings.topics, self.encoders)
+            results, review = result_outputs(scored, self.settings.topics, self.encoders)
             outputs += results
             self.metrics.observe_batch(scored)
         produced = time.monotonic()

@@ -123,7 +123,7 @@ def build_runtime(settings: Settings) -> Runtime:
     breakers = {name: CircuitBreaker(name, config) for name in DEPENDENCIES}
     prefix = settings.redis.key_prefix
     store = RedisFeatureStore(client, f"{prefix}fs:", settings.redis.feature_ttl_days)
-    writes = WriteBehind()  # one writer thread: cache and store writes keep their order
+    writes = WriteBehind(client)  # one connection: cache and store writes keep their order
     primary_level = PrimaryLevel(
         primary,
         store,

@@ -52,9 +52,9 @@ def test_a_batch_is_one_mget_to_read_and_one_script_call_to_update(
     transactions = simulate(SimulationConfig(n_customers=50, n_terminals=100, n_days=3, seed=1))
     batch = EventBatch.from_columns(transactions.columns())
     store = RedisFeatureStore(redis_client, prefix=f"test:{uuid.uuid4().hex[:8]}:")
-    store.update(batch)  # loads the script
-    before = (_calls(redis_client, "mget"), _calls(redis_client, "evalsha"))
+    store.update(batch)
+    before = (_calls(redis_client, "mget"), _calls(redis_client, "eval"))
     store.aggregates(batch)
     store.update(batch)
-    after = (_calls(redis_client, "mget"), _calls(redis_client, "evalsha"))
+    after = (_calls(redis_client, "mget"), _calls(redis_client, "eval"))
     assert (after[0] - before[0], after[1] - before[1]) == (1, 1)

@@ -48,10 +48,25 @@ class FakeStore:
         zeros = np.zeros((len(batch), 3, 2), dtype=np.int64)
         return zeros, zeros.copy()
 
-    def update(self, batch: EventBatch) -> None:
-        if self.fail:
-            raise redis.ConnectionError("connection refused")
+    def update_command(self, batch: EventBatch) -> list[str]:
         self.updates += 1
+        return ["UPDATE", str(len(batch))]
+
+
+class SentWrites:
+    """Keeps the commands the level sends instead of sending them to Redis."""
+
+    def __init__(self) -> None:
+        self.sent: list[list[str]] = []
+
+    def send(self, breaker: CircuitBreaker, command: list[str]) -> None:
+        self.sent.append(command)
+
+    def wait(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
 
 
 def breaker(name: str) -> CircuitBreaker:
@@ -68,6 +83,7 @@ def ladder_with(
         breaker("feature_store"),
         breaker("primary"),
         timeout_s,
+        SentWrites(),  # type: ignore[arg-type]
     )
     fallback = FallbackLevel(FallbackModel.load(models, manifest))
     ladder = Ladder([primary, fallback, SafeDefaultLevel()], None, DecisionPolicy(), "v")
@@ -91,8 +107,8 @@ def test_the_real_primary_answers_and_updates_the_store(tmp_path: Path, batch: E
         models_dir_with_primary(tmp_path / "m", _committed_primary()), store
     )
     assert answered_by(batch, ladder) == ({"primary"}, set())
-    primary.writes.wait()
     assert store.updates == 1
+    assert primary.writes.sent == [["UPDATE", "16"]]  # type: ignore[attr-defined]
 
 
 def test_nan_outputs_fall_through_to_the_fallback(tmp_path: Path, batch: EventBatch) -> None:

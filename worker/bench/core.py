@@ -12,7 +12,7 @@ import json
 import platform
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -66,7 +66,20 @@ class TableStore:
         )
         return self.pool.cards[rows], self.pool.terminals[rows]
 
-    def update(self, batch: EventBatch) -> None:
+    def update_command(self, batch: EventBatch) -> list[str]:
+        return []
+
+
+class NoWrites:
+    """Writes go nowhere: the table's answers never change (the ``Writes`` interface)."""
+
+    def send(self, breaker: CircuitBreaker, command: Sequence[Any]) -> None:
+        return None
+
+    def wait(self) -> None:
+        return None
+
+    def close(self) -> None:
         return None
 
 
@@ -158,7 +171,9 @@ def _ladder(pool: Pool, model: PrimaryModel, fallback: FallbackModel, rules: Rul
     store: Any = TableStore(pool)  # the RedisFeatureStore interface, answered from memory
     store_breaker = CircuitBreaker("feature_store", BreakerConfig())
     primary_breaker = CircuitBreaker("primary", BreakerConfig())
-    primary = PrimaryLevel(model, store, store_breaker, primary_breaker, timeout_s=1.0)
+    primary = PrimaryLevel(
+        model, store, store_breaker, primary_breaker, timeout_s=1.0, writes=NoWrites()
+    )
     levels: list[Level] = [primary, FallbackLevel(fallback), RulesLevel(), SafeDefaultLevel()]
     return Ladder(levels, rules, DecisionPolicy(), "bench", batch_budget_s=2.0)
 

@@ -34,7 +34,12 @@ if TYPE_CHECKING:
 
 
 def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: kilobytes
+    """This process's peak resident memory. Not ``getrusage``: on Linux its ``ru_maxrss``
+    survives exec, so a child started by a big parent reports the parent's peak."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024  # kB
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # not Linux: kilobytes
 
 
 def write_stats(path: Path, events: int, began: tuple[float, float]) -> None:
@@ -86,8 +91,10 @@ class PerMessage:
     """One event at a time, with the same models, store and cache keys as the worker."""
 
     def __init__(self, settings: Settings) -> None:
+        from worker.codec import EventDecoder, RecordEncoder, default_schemas_dir, load_schema
+        from worker.codec.avro import TRANSACTION_READER_SCHEMA
+        from worker.codec.configured import schema_registry
         from worker.features.store import RedisFeatureStore
-        from worker.loop import build_codecs
         from worker.models.fallback import FallbackModel
         from worker.models.manifest import load_manifest
         from worker.models.primary import PrimaryModel
@@ -101,8 +108,10 @@ class PerMessage:
         self.redis = redis_client(settings)
         self.store = RedisFeatureStore(self.redis, f"{settings.redis.key_prefix}fs:")
         self.prefix = f"{settings.redis.key_prefix}score:{self.version}:"
-        self.decoder, encoders = build_codecs(settings)
-        self.encoder = encoders.scored
+        registry = schema_registry(settings)
+        reader = load_schema(default_schemas_dir() / TRANSACTION_READER_SCHEMA)
+        self.decoder = EventDecoder(registry, reader)
+        self.encoder = RecordEncoder(registry, settings.schemas.scored_subject)
 
     def score_one(self, value: bytes) -> tuple[bytes, bytes]:
         import numpy as np

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
+from worker.columns import one_hot
 from worker.events import MS_PER_DAY, EventBatch
 from worker.features.vocabulary import CATEGORIES, CHANNELS, ENTRY_MODES
 
@@ -30,14 +31,6 @@ EVENT_FEATURES: tuple[str, ...] = (
     *(f"channel_{name}" for name in CHANNELS),
     *(f"entry_{name}" for name in ENTRY_MODES),
 )
-
-
-def one_hot(values: NDArray[np.object_], vocabulary: tuple[str, ...]) -> NDArray[np.float32]:
-    """One column per known value; an unknown value gets a row of zeros."""
-    out = np.zeros((len(values), len(vocabulary)), dtype=np.float32)
-    for j, name in enumerate(vocabulary):
-        out[:, j] = values == name
-    return out
 
 
 def time_of_day(event_time_ms: NDArray[np.int64]) -> tuple[NDArray[np.float32], ...]:

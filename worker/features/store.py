@@ -1,11 +1,12 @@
 """The online feature store in Redis: per-card and per-terminal day buckets.
 
-Layout: one Redis string per entity (``<prefix>c:<card_id>``, ``<prefix>t:<terminal_id>``)
-holding a ring of ``SLOTS`` day buckets, each two big-endian int64: the epoch day it holds
-and two counts packed in one integer — (transactions, cents) for a card, (transactions,
-frauds) for a terminal. Reading a batch is one ``MGET`` of fixed-size blobs that numpy turns
-into window sums (no per-bucket work in Redis); writing is one Lua call that, per entity,
-increments the day's bucket with ``BITFIELD`` or recycles a bucket whose day has passed.
+Layout: one Redis string per entity (``<prefix>c2:<card_id>``, ``<prefix>t2:<terminal_id>``)
+holding a ring of day buckets (32 for a card, 40 for a terminal), each a big-endian int32,
+the epoch day it holds, and an int64, two counts packed in one integer — (transactions,
+cents) for a card, (transactions, frauds) for a terminal. Reading a batch is one ``MGET``
+of fixed-size blobs that numpy turns into window sums (no per-bucket work in Redis);
+writing is one Lua call that, per entity, increments the day's bucket with ``BITFIELD`` or
+recycles a bucket whose day has passed.
 
 Redelivered events that miss the score cache are counted again; the windows tolerate that
 small bias (a cache hit, the usual redelivery, is not counted twice).
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import redis
 from numpy.typing import NDArray
+from redis.typing import EncodableT
 
 from worker.events import EventBatch
 from worker.features.stateful import card_values, terminal_values
@@ -29,26 +31,24 @@ from worker.features.windows import (
     window_sums,
 )
 
-# A ring longer than the widest window span (38 days): a slot is recycled only once its day
-# can no longer fall in any window.
-SLOTS = 64
-BLOB_BYTES = SLOTS * 2 * 8
-_EMPTY = bytes(BLOB_BYTES)
+# Each slot: the epoch day it holds (int32) and that day's two counts packed in one int64.
+SLOT = np.dtype([("day", ">i4"), ("packed", ">i8")])
+SLOT_BITS = SLOT.itemsize * 8
+# Part of every key: a store written with another layout is never misread, only ignored.
+LAYOUT = "2"
 
-# ARGV[3] holds every key's (day, increment) as big-endian int64 pairs in one binary string:
-# one argument instead of two per key keeps the client's per-argument packing off the hot path.
+# ARGV[2] holds every key's (day, increment, ring slots) as big-endian int64s in one binary
+# string: one argument instead of three per key keeps the client's packing off the hot path.
 _ADD_TO_BUCKETS = """
-local slots, ttl, pairs = tonumber(ARGV[1]), ARGV[2], ARGV[3]
+local ttl, triples = ARGV[1], ARGV[2]
 for i, key in ipairs(KEYS) do
-  local day, increment = struct.unpack('>l>l', pairs, 16 * i - 15)
-  local slot = (day % slots) * 2
-  local held = redis.call('BITFIELD', key, 'GET', 'i64', '#' .. slot)[1]
-  if held == day then
-    redis.call('BITFIELD', key, 'INCRBY', 'i64', '#' .. (slot + 1), increment)
-  else
+  local day, increment, slots = struct.unpack('>l>l>l', triples, 24 * i - 23)
+  local at = (day % slots) * 96
+  -- One call in the usual case: read the slot's day and add to its count together.
+  local held = redis.call('BITFIELD', key, 'GET', 'i32', at, 'INCRBY', 'i64', at + 32, increment)[1]
+  if held ~= day then
     -- A new day for this entity: recycle the slot, and push the expiry out (once a day).
-    redis.call('BITFIELD', key, 'SET', 'i64', '#' .. slot, day,
-                                'SET', 'i64', '#' .. (slot + 1), increment)
+    redis.call('BITFIELD', key, 'SET', 'i32', at, day, 'SET', 'i64', at + 32, increment)
     redis.call('EXPIRE', key, ttl)
   end
 end
@@ -62,12 +62,22 @@ class _Entity:
 
     Two counts share one int64, ``high << shift | low``; packing is additive, so packed
     buckets sum like the counts themselves. ``shift`` bounds the low count of a window: 2**33
-    cents for a card, 2**26 frauds for a terminal.
+    cents for a card, 2**26 frauds for a terminal. The ring has more slots than the days from
+    the start of the widest window to the event's own day, so a slot is recycled only once
+    its day can no longer fall in any window.
     """
 
     tag: str
     shift: int
     windows: tuple[Window, ...]
+    slots: int
+
+    def __post_init__(self) -> None:
+        assert self.slots > -min(w.lo for w in self.windows)
+
+    @property
+    def blob_bytes(self) -> int:
+        return self.slots * SLOT.itemsize
 
     def pack(self, values: NDArray[np.int64]) -> NDArray[np.int64]:
         return (values[:, 0] << self.shift) | values[:, 1]
@@ -76,8 +86,8 @@ class _Entity:
         return np.stack([packed >> self.shift, packed & ((1 << self.shift) - 1)], axis=-1)
 
 
-_CARD = _Entity("c", 33, CARD_WINDOWS)
-_TERMINAL = _Entity("t", 26, TERMINAL_WINDOWS)
+_CARD = _Entity("c", 33, CARD_WINDOWS, 32)  # windows back to day - 29
+_TERMINAL = _Entity("t", 26, TERMINAL_WINDOWS, 40)  # windows back to day - 37
 
 
 def _pairs(
@@ -90,19 +100,24 @@ def _pairs(
     return ids[first], day[first], inverse.reshape(-1)
 
 
-def _rings(blobs: list[bytes | str | None]) -> NDArray[np.int64]:
-    """MGET's answer as (keys, SLOTS, 2): [day, packed counts] per slot; missing keys empty."""
+def _rings(
+    blobs: list[bytes | str | None], entity: _Entity
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """MGET's answer as (days held, packed counts), each (keys, slots); missing keys empty."""
+    size = entity.blob_bytes
+    empty = bytes(size)
     joined = b"".join(
-        blob.ljust(BLOB_BYTES, b"\0") if isinstance(blob, bytes) else _EMPTY for blob in blobs
+        blob[:size].ljust(size, b"\0") if isinstance(blob, bytes) else empty for blob in blobs
     )
-    return np.frombuffer(joined, dtype=">i8").astype(np.int64).reshape(-1, SLOTS, 2)
+    ring = np.frombuffer(joined, dtype=SLOT).reshape(-1, entity.slots)
+    return ring["day"].astype(np.int64), ring["packed"].astype(np.int64)
 
 
 def _window_totals(
-    rings: NDArray[np.int64], day: NDArray[np.int64], entity: _Entity
+    rings: tuple[NDArray[np.int64], NDArray[np.int64]], day: NDArray[np.int64], entity: _Entity
 ) -> NDArray[np.int64]:
     """Per (entity, day) pair: the unpacked sums of its buckets inside each window."""
-    held, packed = rings[:, :, 0], rings[:, :, 1]
+    held, packed = rings
     offset = held - day[:, None]
     sums = [
         np.where((offset >= w.lo) & (offset <= w.hi), packed, 0).sum(axis=1) for w in entity.windows
@@ -117,10 +132,9 @@ class RedisFeatureStore:
         self.client = client
         self.prefix = prefix
         self.ttl_s = ttl_days * 86_400
-        self._add = client.register_script(_ADD_TO_BUCKETS)
 
     def _keys(self, entity: _Entity, ids: NDArray[np.object_]) -> list[str]:
-        head = f"{self.prefix}{entity.tag}:"
+        head = f"{self.prefix}{entity.tag}{LAYOUT}:"
         return [head + i for i in ids.tolist()]
 
     def aggregates(self, batch: EventBatch) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
@@ -137,9 +151,10 @@ class RedisFeatureStore:
         card_ids, card_days, card_rows = _pairs(batch.card_id, day, cards)
         term_ids, term_days, term_rows = _pairs(batch.terminal_id, day, terminals)
         blobs = self.client.mget(self._keys(_CARD, card_ids) + self._keys(_TERMINAL, term_ids))
-        rings = _rings(blobs)
-        stored_cards = _window_totals(rings[: len(card_ids)], card_days, _CARD)[card_rows]
-        stored_terms = _window_totals(rings[len(card_ids) :], term_days, _TERMINAL)[term_rows]
+        card_rings = _rings(blobs[: len(card_ids)], _CARD)
+        term_rings = _rings(blobs[len(card_ids) :], _TERMINAL)
+        stored_cards = _window_totals(card_rings, card_days, _CARD)[card_rows]
+        stored_terms = _window_totals(term_rings, term_days, _TERMINAL)[term_rows]
         no_frauds = np.zeros(len(batch), dtype=np.bool_)
         own_cards = window_sums(cards, day, card_values(batch), CARD_WINDOWS)
         own_terms = window_sums(
@@ -152,15 +167,18 @@ class RedisFeatureStore:
 
     def update(self, batch: EventBatch) -> None:
         """Add the batch's transactions to their card and terminal buckets (one round-trip)."""
-        if len(batch) == 0:
-            return
+        if len(batch):
+            self.client.execute_command(*self.update_command(batch))  # type: ignore[no-untyped-call]
+
+    def update_command(self, batch: EventBatch) -> list[EncodableT]:
+        """The command ``update`` runs, for a caller that sends it and reads the reply later."""
         day = batch.epoch_day
         no_frauds = np.zeros(len(batch), dtype=np.bool_)
         card_keys, card_pairs = self._increments(_CARD, batch.card_id, day, card_values(batch))
         term_keys, term_pairs = self._increments(
             _TERMINAL, batch.terminal_id, day, terminal_values(batch, no_frauds)
         )
-        self._apply(card_keys + term_keys, np.vstack([card_pairs, term_pairs]))
+        return self._command(card_keys + term_keys, np.vstack([card_pairs, term_pairs]))
 
     def record_frauds(
         self, terminal_ids: NDArray[np.object_], epoch_day: NDArray[np.int64]
@@ -171,10 +189,13 @@ class RedisFeatureStore:
         ones = np.ones(len(terminal_ids), dtype=np.int64)
         values = np.column_stack([np.zeros_like(ones), ones])
         keys, pairs = self._increments(_TERMINAL, terminal_ids, epoch_day, values)
-        self._apply(keys, pairs)
+        self.client.execute_command(*self._command(keys, pairs))  # type: ignore[no-untyped-call]
 
-    def _apply(self, keys: list[str], pairs: NDArray[np.int64]) -> None:
-        self._add(keys=keys, args=[SLOTS, self.ttl_s, pairs.astype(">i8").tobytes()])
+    def _command(self, keys: list[str], triples: NDArray[np.int64]) -> list[EncodableT]:
+        # EVAL, not EVALSHA: Redis caches the compiled script by its hash either way, and
+        # EVAL cannot fail with NOSCRIPT after a restart.
+        packed = triples.astype(">i8").tobytes()
+        return ["EVAL", _ADD_TO_BUCKETS, len(keys), *keys, self.ttl_s, packed]
 
     def _increments(
         self,
@@ -187,4 +208,5 @@ class RedisFeatureStore:
         pair_ids, pair_days, rows = _pairs(ids, day)
         sums = np.zeros((len(pair_ids), values.shape[1]), dtype=np.int64)
         np.add.at(sums, rows, values)
-        return self._keys(entity, pair_ids), np.column_stack([pair_days, entity.pack(sums)])
+        slots = np.full(len(pair_ids), entity.slots, dtype=np.int64)
+        return self._keys(entity, pair_ids), np.column_stack([pair_days, entity.pack(sums), slots])

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from worker.columns import factorize
+
 # Day offsets are added to keys; this margin keeps ``day + lo`` inside the entity's key band.
 _DAY_MARGIN = 1024
 _DAY_BAND = 1 << 32
@@ -41,8 +43,7 @@ def span(windows: tuple[Window, ...]) -> tuple[int, int]:
 
 def entity_codes(ids: NDArray[np.object_]) -> NDArray[np.int64]:
     """Small integer codes for entity ids (equal ids, equal codes)."""
-    _, codes = np.unique(ids.astype(str), return_inverse=True)
-    return codes.astype(np.int64).reshape(-1)
+    return factorize(ids)[0]
 
 
 def window_sums(

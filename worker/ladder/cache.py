@@ -14,7 +14,7 @@ from worker.breaker import CircuitBreaker
 from worker.events import EVENT_FIELDS, EventBatch
 from worker.ladder.level import BatchContext, LevelResult, guarded
 from worker.ladder.types import SOURCES, ScoredBatch, Source
-from worker.ladder.writes import WriteBehind
+from worker.ladder.writes import WriteBehind, Writes
 
 # ARGV[2] holds every score as 8 bytes (big-endian float64), one argument for the batch: the
 # exact bits come back on a hit, so a redelivered event gets exactly the same score.
@@ -28,11 +28,23 @@ return #KEYS
 SCORE_BYTES = 8
 
 
-def cache_keys(batch: EventBatch, rows: NDArray[np.intp], prefix: str) -> list[str]:
-    """One key per row: prefix (with model version) + blake2b of the event's fields."""
-    columns = [getattr(batch, name)[rows].tolist() for name in EVENT_FIELDS]
-    canonical = ("\x1f".join(map(repr, values)).encode() for values in zip(*columns, strict=True))
-    return [prefix + hashlib.blake2b(text, digest_size=16).hexdigest() for text in canonical]
+def cache_keys(batch: EventBatch, rows: NDArray[np.intp], prefix: str) -> list[bytes]:
+    """One key per row: prefix (with model version) + blake2b of the event's fields — its
+    text fields joined, then its numbers as one fixed-width record of their bytes."""
+    if len(rows) == 0:
+        return []
+    columns = [getattr(batch, name)[rows] for name in EVENT_FIELDS]
+    texts = [column.tolist() for column in columns if column.dtype == object]
+    numbers = np.rec.fromarrays([column for column in columns if column.dtype != object])
+    packed, width = numbers.tobytes(), numbers.itemsize
+    head, digest = prefix.encode(), hashlib.blake2b
+    return [
+        head
+        + digest(
+            "\x1f".join(text).encode() + packed[i * width : (i + 1) * width], digest_size=16
+        ).digest()
+        for i, text in enumerate(zip(*texts, strict=True))
+    ]
 
 
 class CacheLevel:
@@ -45,14 +57,13 @@ class CacheLevel:
         model_version: str,
         ttl_s: int,
         prefix: str = "score:",
-        writes: WriteBehind | None = None,
+        writes: Writes | None = None,
     ) -> None:
         self.client = client
-        self.writes = writes or WriteBehind()
+        self.writes = writes or WriteBehind(client)
         self.breaker = breaker
         self.prefix = f"{prefix}{model_version}:"
         self.ttl_s = ttl_s
-        self._set = client.register_script(_SET_WITH_TTL)
 
     def score(self, ctx: BatchContext, rows: NDArray[np.intp]) -> LevelResult:
         self.writes.wait()  # earlier batches' answers must be readable first
@@ -74,14 +85,12 @@ class CacheLevel:
         if len(rows) == 0:
             return
         keys = self._keys_of(ctx, rows)
-        args: list[int | bytes] = [self.ttl_s, outcome.score[rows].astype(">f8").tobytes()]
-        self.writes.submit(
-            lambda: guarded(
-                self.breaker, lambda: self._set(keys=keys, args=args), (redis.RedisError,)
-            )
+        scores = outcome.score[rows].astype(">f8").tobytes()
+        self.writes.send(
+            self.breaker, ["EVAL", _SET_WITH_TTL, len(keys), *keys, self.ttl_s, scores]
         )
 
-    def _keys_of(self, ctx: BatchContext, rows: NDArray[np.intp]) -> list[str]:
+    def _keys_of(self, ctx: BatchContext, rows: NDArray[np.intp]) -> list[bytes]:
         """The keys computed while reading, for these rows (all of them were offered then)."""
         if ctx.cache_keys is None:
             return cache_keys(ctx.batch, rows, self.prefix)

@@ -41,12 +41,10 @@ class Ladder:
             raise ValueError("the ladder must end with the safe default")
 
 
-def _rule_reasons(result: RulesResult | None, n: int) -> list[list[str]]:
-    reasons: list[list[str]] = [[] for _ in range(n)]
-    if result is not None:
-        for row, col in zip(*np.nonzero(result.matched), strict=True):
-            reasons[row].append(result.reasons[col])
-    return reasons
+def _rule_matches(result: RulesResult | None, n: int) -> tuple[NDArray[np.bool_], tuple[str, ...]]:
+    if result is None:
+        return np.zeros((n, 0), dtype=np.bool_), ()
+    return result.matched, result.reasons
 
 
 def _evaluate_rules(rules: RuleSet | None, batch: EventBatch) -> RulesResult | None:
@@ -93,6 +91,7 @@ def score_batch(
     failures = np.zeros(n, dtype=np.int64)
     pending = np.ones(n, dtype=np.bool_)
     stage_ms: dict[str, float] = {}
+    rule_matches, rule_codes = _rule_matches(rules, n)
     for level in ladder.levels:
         rows = _offered(level, pending, ready)
         if len(rows) == 0:
@@ -113,7 +112,8 @@ def score_batch(
         degraded=~np.isin(source, TRUSTED),
         failures=failures,
         flags=flags,
-        rule_reasons=_rule_reasons(rules, n),
+        rule_matches=rule_matches,
+        rule_codes=rule_codes,
         model_version=ladder.model_version,
         scoring_latency_ms=(clock() - start) * 1000,
         tags=tags,

@@ -32,7 +32,7 @@ class BatchContext:
     rules: RulesResult | None
     # The cache level's keys for the rows it was offered: computed once (hashing costs per
     # row), used again to write the primary's answers back.
-    cache_keys: tuple[NDArray[np.intp], list[str]] | None = None
+    cache_keys: tuple[NDArray[np.intp], list[bytes]] | None = None
 
     @cached_property
     def event_x(self) -> NDArray[np.float32]:

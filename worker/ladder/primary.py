@@ -22,7 +22,7 @@ from worker.features.stateful import stateful_features
 from worker.features.store import RedisFeatureStore
 from worker.ladder.level import BatchContext, LevelResult, guarded, valid_probabilities
 from worker.ladder.types import SOURCES, ScoredBatch, Source
-from worker.ladder.writes import WriteBehind
+from worker.ladder.writes import WriteBehind, Writes
 from worker.models.primary import PrimaryModel
 
 
@@ -36,10 +36,10 @@ class PrimaryLevel:
         store_breaker: CircuitBreaker,
         breaker: CircuitBreaker,
         timeout_s: float,
-        writes: WriteBehind | None = None,
+        writes: Writes | None = None,
     ) -> None:
         self.model = model
-        self.writes = writes or WriteBehind()
+        self.writes = writes or WriteBehind(store.client)
         self.store = store
         self.store_breaker = store_breaker
         self.breaker = breaker
@@ -102,11 +102,7 @@ class PrimaryLevel:
         if not fresh.any():
             return
         part = ctx.batch.take(np.flatnonzero(fresh))
-        self.writes.submit(
-            lambda: guarded(
-                self.store_breaker, lambda: self.store.update(part), (redis.RedisError,)
-            )
-        )
+        self.writes.send(self.store_breaker, self.store.update_command(part))
 
     def close(self) -> None:
         self.writes.close()

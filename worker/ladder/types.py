@@ -75,7 +75,8 @@ class ScoredBatch:
     degraded: NDArray[np.bool_]
     failures: NDArray[np.int64]
     flags: NDArray[np.int64]
-    rule_reasons: list[list[str]]
+    rule_matches: NDArray[np.bool_]  # (rows, rules): which rules matched each row
+    rule_codes: tuple[str, ...]  # the reason code of each rule column
     model_version: str
     scoring_latency_ms: float
     tags: Tags
@@ -89,19 +90,40 @@ class ScoredBatch:
         allow = DECISIONS.index(Decision.ALLOW)
         return np.asarray(self.degraded | (self.flags != 0) | (self.decision != allow))
 
-    def records(self, scored_at_ms: int) -> list[dict[str, Any]]:
-        """Result records in the scored-result schema (the per-event work of the sink)."""
+    @property
+    def rule_reasons(self) -> list[list[str]]:
+        """Per row, the reason codes of the rules it matched."""
+        return [self.reasons_of(row) for row in self.rule_matches]
+
+    def reasons_of(self, matched: NDArray[np.bool_]) -> list[str]:
+        """Reason codes of one row of ``rule_matches``."""
+        return [code for code, hit in zip(self.rule_codes, matched.tolist(), strict=True) if hit]
+
+    def confidence(self) -> NDArray[np.float64]:
+        return np.asarray(_CONFIDENCE_BY_CODE, dtype=np.float64)[self.source]
+
+    def records(
+        self, scored_at_ms: int, rows: NDArray[np.intp] | None = None
+    ) -> list[dict[str, Any]]:
+        """Result records in the scored-result schema, of every row or of ``rows``.
+
+        Per-row Python objects: the sink encodes results from the columns instead and builds
+        records only for the few rows that go to review.
+        """
+        if rows is None:
+            rows = np.arange(len(self), dtype=np.intp)
         batch = self.batch
         ids, cards, times = (
-            batch.transaction_id.tolist(),
-            batch.card_id.tolist(),
-            batch.event_time_ms.tolist(),
+            batch.transaction_id[rows].tolist(),
+            batch.card_id[rows].tolist(),
+            batch.event_time_ms[rows].tolist(),
         )
-        scores, degraded = self.score.tolist(), self.degraded.tolist()
-        sources = [_SOURCE_NAMES[code] for code in self.source.tolist()]
-        confidences = [_CONFIDENCE_BY_CODE[code] for code in self.source.tolist()]
-        decisions = [_DECISION_NAMES[code] for code in self.decision.tolist()]
-        failures, flags = self.failures.tolist(), self.flags.tolist()
+        scores, degraded = self.score[rows].tolist(), self.degraded[rows].tolist()
+        sources = [_SOURCE_NAMES[code] for code in self.source[rows].tolist()]
+        confidences = self.confidence()[rows].tolist()
+        decisions = [_DECISION_NAMES[code] for code in self.decision[rows].tolist()]
+        failures, flags = self.failures[rows].tolist(), self.flags[rows].tolist()
+        reasons = [self.reasons_of(matched) for matched in self.rule_matches[rows]]
         return [
             {
                 "transaction_id": ids[i],
@@ -112,7 +134,7 @@ class ScoredBatch:
                 "source": sources[i],
                 "model_version": self.model_version,
                 "confidence": confidences[i],
-                "reasons": self.rule_reasons[i],
+                "reasons": reasons[i],
                 "degraded": degraded[i],
                 "failed_dependencies": self.tags.names(failures[i]) if failures[i] else [],
                 "input_flags": self.tags.names(flags[i]) if flags[i] else [],

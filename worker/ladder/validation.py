@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
+from worker.columns import is_in
 from worker.events import EventBatch
 from worker.features.vocabulary import CATEGORIES, CHANNELS, ENTRY_MODES
 from worker.ladder.types import Tags
@@ -21,9 +22,9 @@ def input_flags(batch: EventBatch, tags: Tags) -> NDArray[np.int64]:
         "negative_account_age": batch.account_age_days < 0,
         "missing_id": (batch.card_id == "") | (batch.terminal_id == ""),
         "invalid_time": batch.event_time_ms <= 0,
-        "unknown_category": ~np.isin(batch.merchant_category, CATEGORIES),
-        "unknown_channel": ~np.isin(batch.channel, CHANNELS),
-        "unknown_entry_mode": ~np.isin(batch.entry_mode, ENTRY_MODES),
+        "unknown_category": ~is_in(batch.merchant_category, CATEGORIES),
+        "unknown_channel": ~is_in(batch.channel, CHANNELS),
+        "unknown_entry_mode": ~is_in(batch.entry_mode, ENTRY_MODES),
     }
     flags = np.zeros(len(batch), dtype=np.int64)
     for name, hit in checks.items():

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from worker.columns import is_in
 from worker.events import EventBatch
 from worker.rules.spec import AllOf, AnyOf, Comparison, Condition, Rule, parse_rules_file
 
@@ -32,7 +33,8 @@ def evaluate(condition: Condition, batch: EventBatch) -> NDArray[np.bool_]:
     if isinstance(condition, Comparison):
         column = getattr(batch, condition.field)
         if condition.op in ("in", "not_in"):
-            hit = np.isin(column, np.asarray(condition.value, dtype=object))
+            value = condition.value
+            hit = is_in(column, value if isinstance(value, list) else [value])
             return hit if condition.op == "in" else ~hit
         return np.asarray(_COMPARE[condition.op](column, condition.value), dtype=np.bool_)
     if isinstance(condition, AllOf):

@@ -15,22 +15,30 @@ import numpy as np
 from confluent_kafka import Message
 
 from worker.codec import DecodeError, RecordEncoder
+from worker.codec.columnar import ColumnarEncoder, Encoded
 from worker.ladder.types import ScoredBatch
 from worker.settings import TopicSettings
 from worker.source.decode import DecodedBatch
 
+Headers = list[tuple[str, str | bytes | None]]
+
 
 @dataclass(frozen=True)
-class OutputRecord:
+class TopicOutputs:
+    """Records for one topic as parallel lists: no object per record on the hot path."""
+
     topic: str
-    key: bytes | None
-    value: bytes
-    headers: list[tuple[str, str | bytes | None]] | None = None
+    keys: list[bytes | None]
+    values: list[bytes]
+    headers: list[Headers] | None = None
+
+    def __len__(self) -> int:
+        return len(self.values)
 
 
 @dataclass(frozen=True)
 class Encoders:
-    scored: RecordEncoder
+    scored: ColumnarEncoder
     review: RecordEncoder
     dead_letter: RecordEncoder
 
@@ -47,48 +55,87 @@ def review_reasons(result: dict[str, Any]) -> list[str]:
 
 
 def result_outputs(
-    decoded: DecodedBatch, scored: ScoredBatch, topics: TopicSettings, encoders: Encoders
-) -> tuple[list[OutputRecord], int]:
-    """Scored results for every event, review items for those that need review."""
+    scored: ScoredBatch, topics: TopicSettings, encoders: Encoders
+) -> tuple[list[TopicOutputs], int]:
+    """Scored results for every event (encoded from the columns), review items for those
+    that need review (records, through fastavro: they are few)."""
     now_ms = int(time.time() * 1000)
-    results = scored.records(now_ms)
-    keys = [card.encode() for card in scored.batch.card_id.tolist()]
-    values = encoders.scored.encode_many(results)
-    outputs = [OutputRecord(topics.scored, k, v) for k, v in zip(keys, values, strict=True)]
-    review_rows = np.flatnonzero(scored.needs_review()).tolist()
+    keys: list[bytes | None] = [card.encode() for card in scored.batch.card_id.tolist()]
+    columns = result_columns(scored, keys, now_ms, encoders.scored)
+    values = encoders.scored.encode_columns(columns, len(keys))
+    outputs = [TopicOutputs(topics.scored, keys, values)]
+    review_rows = np.flatnonzero(scored.needs_review())
+    if len(review_rows) == 0:
+        return outputs, 0
+    results = scored.records(now_ms, review_rows)
+    events = scored.batch.take(review_rows).records()
     items = [
-        {
-            "result": results[i],
-            "event": decoded.records[i],
-            "review_reasons": review_reasons(results[i]),
-        }
-        for i in review_rows
+        {"result": result, "event": event, "review_reasons": review_reasons(result)}
+        for result, event in zip(results, events, strict=True)
     ]
-    review_values = encoders.review.encode_many(items)
-    outputs += [
-        OutputRecord(topics.review, keys[i], v)
-        for i, v in zip(review_rows, review_values, strict=True)
-    ]
+    review_keys = [keys[i] for i in review_rows.tolist()]
+    outputs.append(TopicOutputs(topics.review, review_keys, encoders.review.encode_many(items)))
     return outputs, len(review_rows)
+
+
+def result_columns(
+    scored: ScoredBatch, card_keys: list[bytes | None], now_ms: int, encoder: ColumnarEncoder
+) -> dict[str, Any]:
+    """The scored-result schema's fields as columns of the batch. Fields with few distinct
+    values per batch (rule reasons, tags, the model version) are encoded once per value."""
+    n = len(scored)
+    reasons, reason_rows = np.unique(scored.rule_matches, axis=0, return_inverse=True)
+    failures, failure_rows = np.unique(scored.failures, return_inverse=True)
+    flags, flag_rows = np.unique(scored.flags, return_inverse=True)
+    names = scored.tags.names
+    return {
+        "transaction_id": scored.batch.transaction_id.tolist(),
+        "card_id": card_keys,
+        "event_time_ms": scored.batch.event_time_ms,
+        "score": scored.score,
+        "decision": scored.decision,
+        "source": scored.source,
+        "model_version": Encoded(
+            np.zeros(n, dtype=np.intp), encoder.table("model_version", [scored.model_version])
+        ),
+        "confidence": scored.confidence(),
+        "reasons": Encoded(
+            reason_rows.reshape(-1),
+            encoder.table("reasons", [scored.reasons_of(row) for row in reasons]),
+        ),
+        "degraded": scored.degraded,
+        "failed_dependencies": Encoded(
+            failure_rows.reshape(-1),
+            encoder.table("failed_dependencies", [names(b) for b in failures.tolist()]),
+        ),
+        "input_flags": Encoded(
+            flag_rows.reshape(-1), encoder.table("input_flags", [names(b) for b in flags.tolist()])
+        ),
+        "scoring_latency_ms": np.full(n, scored.scoring_latency_ms),
+        "scored_at_ms": np.full(n, now_ms, dtype=np.int64),
+    }
 
 
 def dead_letter_outputs(
     decoded: DecodedBatch, topics: TopicSettings, encoder: RecordEncoder
-) -> list[OutputRecord]:
+) -> TopicOutputs:
     now_ms = int(time.time() * 1000)
-    outputs = []
+    keys: list[bytes | None] = []
+    values: list[bytes] = []
+    headers: list[Headers] = []
     for message, error in decoded.undecodable:
-        record = dead_letter_record(message, error, now_ms)
-        headers: list[tuple[str, str | bytes | None]] = [
-            ("error_code", error.code.encode()),
-            ("error", str(error).encode()),
-            ("source_topic", str(message.topic()).encode()),
-            ("source_partition", str(message.partition()).encode()),
-            ("source_offset", str(message.offset()).encode()),
-        ]
-        value = encoder.encode(record)
-        outputs.append(OutputRecord(topics.dead_letter, message.key(), value, headers))
-    return outputs
+        keys.append(message.key())
+        values.append(encoder.encode(dead_letter_record(message, error, now_ms)))
+        headers.append(
+            [
+                ("error_code", error.code.encode()),
+                ("error", str(error).encode()),
+                ("source_topic", str(message.topic()).encode()),
+                ("source_partition", str(message.partition()).encode()),
+                ("source_offset", str(message.offset()).encode()),
+            ]
+        )
+    return TopicOutputs(topics.dead_letter, keys, values, headers)
 
 
 def dead_letter_record(message: Message, error: DecodeError, now_ms: int) -> dict[str, Any]:

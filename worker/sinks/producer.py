@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import functools
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from confluent_kafka import KafkaError, Message, Producer, TopicPartition
 
 from worker.errors import FraudWorkerError
-from worker.sinks.outputs import OutputRecord
+from worker.sinks.outputs import Headers, TopicOutputs
 
 # Batches in flight at once; past this the loop waits for the oldest (bounded memory, and a
 # backlog of unacknowledged work never grows without limit).
@@ -58,24 +58,40 @@ class OutputSink:
         if error is not None:
             batch.errors.append(str(error))
 
-    def send(self, outputs: Sequence[OutputRecord], offsets: list[TopicPartition]) -> None:
+    def send(self, outputs: Sequence[TopicOutputs], offsets: list[TopicPartition]) -> None:
         """Produce a batch's outputs; its offsets become ready once all are acknowledged."""
-        batch = _Pending(offsets, len(outputs))
+        batch = _Pending(offsets, sum(len(group) for group in outputs))
         self._pending.append(batch)
         on_delivery = functools.partial(self._on_delivery, batch)
         produce = self.producer.produce
-        for out in outputs:
-            while True:
+        for group in outputs:
+            topic = group.topic
+            headers: Sequence[Headers | None] = group.headers or [None] * len(group)
+            for key, value, header in zip(group.keys, group.values, headers, strict=True):
                 try:
-                    produce(
-                        out.topic, out.value, out.key, headers=out.headers, on_delivery=on_delivery
-                    )
-                    break
-                except BufferError:  # local queue full: let deliveries drain, then retry
-                    self.producer.poll(0.05)
+                    produce(topic, value, key, headers=header, on_delivery=on_delivery)
+                except BufferError:
+                    self._produce_when_room(topic, value, key, header, on_delivery)
         self.producer.poll(0)
         while len(self._pending) > MAX_IN_FLIGHT and self._pending[0].remaining:
             self.producer.poll(0.01)
+
+    def _produce_when_room(
+        self,
+        topic: str,
+        value: bytes,
+        key: bytes | None,
+        headers: Headers | None,
+        on_delivery: Callable[[KafkaError | None, Message], None],
+    ) -> None:
+        """The local queue is full: let deliveries drain, then retry."""
+        while True:
+            self.producer.poll(0.05)
+            try:
+                self.producer.produce(topic, value, key, headers=headers, on_delivery=on_delivery)
+                return
+            except BufferError:
+                continue
 
     def acknowledged(self) -> list[TopicPartition]:
         """Offsets of the leading batches whose outputs are all acknowledged, in order."""

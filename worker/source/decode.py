@@ -1,4 +1,5 @@
-"""Kafka messages → an EventBatch plus the messages that could not be decoded."""
+"""Kafka messages → an EventBatch (columns, decoded field by field) plus the messages that
+could not be decoded."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from dataclasses import dataclass
 
 from confluent_kafka import KafkaError, Message
 
-from worker.codec import DecodeError, EventDecoder
+from worker.codec import DecodeError
+from worker.codec.columnar import ColumnarDecoder
 from worker.events import EventBatch
 
 log = logging.getLogger(__name__)
@@ -18,7 +20,6 @@ class DecodedBatch:
     """The decodable events (``messages[i]`` carried ``events`` row i) and the rest."""
 
     events: EventBatch
-    records: list[dict[str, object]]
     messages: list[Message]
     undecodable: list[tuple[Message, DecodeError]]
     consumed: list[Message]
@@ -36,13 +37,12 @@ def usable_messages(messages: list[Message]) -> list[Message]:
     return usable
 
 
-def decode_messages(messages: list[Message], decoder: EventDecoder) -> DecodedBatch:
+def decode_messages(messages: list[Message], decoder: ColumnarDecoder) -> DecodedBatch:
     consumed = usable_messages(messages)
-    records, indices, failures = decoder.decode_many([m.value() for m in consumed])
+    decoded = decoder.decode_many([m.value() for m in consumed])
     return DecodedBatch(
-        events=EventBatch.from_records(records),
-        records=records,
-        messages=[consumed[i] for i in indices],
-        undecodable=[(consumed[i], error) for i, error in failures],
+        events=EventBatch.from_columns(decoded.columns),
+        messages=[consumed[i] for i in decoded.indices.tolist()],
+        undecodable=[(consumed[i], error) for i, error in decoded.failures],
         consumed=consumed,
     )
