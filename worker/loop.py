@@ -107,7 +107,7 @@ class Worker:
         worker = self.settings.worker
         try:
             while not self._stopping and (max_batches is None or batches < max_batches):
-                messages = self.consumer.consume(worker.batch_max, worker.batch_wait_ms / 1000)
+                messages = self.next_batch(worker.batch_max, worker.batch_wait_ms / 1000)
                 self.health.beat()
                 if messages:
                     if self.first_batch_at is None:
@@ -120,6 +120,23 @@ class Worker:
         finally:
             self._shutdown()
         return 0
+
+    def next_batch(self, batch_max: int, wait_s: float) -> list[Message]:
+        """Whatever has arrived, up to ``batch_max``, without waiting; if nothing has, the
+        first message within ``wait_s`` and whatever came with it.
+
+        Natural batching: under load the backlog that builds up while a batch is scored
+        makes the next batch large (throughput), and at moderate rates no event waits for a
+        batch to fill (latency). ``consume(n, timeout)`` alone would wait out the timeout
+        whenever fewer than ``n`` messages are there.
+        """
+        messages = self.consumer.consume(batch_max, 0)
+        if messages:
+            return messages
+        first = self.consumer.poll(wait_s)
+        if first is None:
+            return []
+        return [first, *self.consumer.consume(batch_max - 1, 0)]
 
     def process(self, messages: list[Message]) -> BatchReport:
         """One batch: decode, score, produce every output, then store the offsets."""

@@ -89,8 +89,10 @@ class WorkerSettings(_Frozen):
     """The consumer loop and the ladder."""
 
     group_id: str = "fraud-worker"
+    # A batch is what has arrived, up to batch_max; with nothing there, the loop waits up
+    # to batch_wait_ms for the first message (then takes whatever came with it).
     batch_max: int = Field(default=1000, ge=1, le=100_000)
-    batch_wait_ms: int = Field(default=20, ge=0)
+    batch_wait_ms: int = Field(default=100, ge=0)
     batch_budget_ms: int = Field(default=500, ge=1)
     primary_timeout_ms: int = Field(default=100, ge=1)
     flush_timeout_ms: int = Field(default=30_000, ge=100)

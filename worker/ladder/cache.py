@@ -1,10 +1,18 @@
-"""Level 1: a cached primary score in Redis. The key holds the model version and a hash of the
-canonical scoring input, so a redelivered event gets the same answer and a new model never
-reads an old model's scores. One round-trip per batch to read, one to write."""
+"""Level 1: a cached primary score in Redis, so a redelivered event gets the same answer.
+
+Entries are fields of one Redis hash per model version and time bucket of ``ttl_s``
+(``<prefix><version>:<bucket>``); a field is a hash of the event's canonical scoring input,
+its value the score's 8 bytes. A new model never reads an old model's scores. Reading a batch
+is one round-trip (HMGET on the current and the previous bucket); writing is one HSET and one
+EXPIRE — no key and no TTL per event, no per-key Lua. An entry is readable for between
+``ttl_s`` and ``2 * ttl_s`` after it was written.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import time
+from collections.abc import Callable
 
 import numpy as np
 import redis
@@ -16,15 +24,7 @@ from worker.ladder.level import BatchContext, LevelResult, guarded
 from worker.ladder.types import SOURCES, ScoredBatch, Source
 from worker.ladder.writes import WriteBehind, Writes
 
-# ARGV[2] holds every score as 8 bytes (big-endian float64), one argument for the batch: the
-# exact bits come back on a hit, so a redelivered event gets exactly the same score.
-_SET_WITH_TTL = """
-local ttl, scores = ARGV[1], ARGV[2]
-for i, key in ipairs(KEYS) do
-  redis.call('SET', key, string.sub(scores, 8 * i - 7, 8 * i), 'EX', ttl)
-end
-return #KEYS
-"""
+# The exact bits of the score come back on a hit: a redelivered event gets exactly the same.
 SCORE_BYTES = 8
 
 
@@ -58,42 +58,63 @@ class CacheLevel:
         ttl_s: int,
         prefix: str = "score:",
         writes: Writes | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.client = client
         self.writes = writes or WriteBehind(client)
         self.breaker = breaker
         self.prefix = f"{prefix}{model_version}:"
         self.ttl_s = ttl_s
+        self.clock = clock
+
+    def bucket_key(self, back: int = 0) -> str:
+        """The hash of the current time bucket, or of the one ``back`` buckets before it."""
+        return f"{self.prefix}{int(self.clock() // self.ttl_s) - back}"
 
     def score(self, ctx: BatchContext, rows: NDArray[np.intp]) -> LevelResult:
         self.writes.wait()  # earlier batches' answers must be readable first
-        keys = cache_keys(ctx.batch, rows, self.prefix)
-        ctx.cache_keys = (rows, keys)
-        values, failure = guarded(self.breaker, lambda: self.client.mget(keys), (redis.RedisError,))
-        if values is None:
+        fields = cache_keys(ctx.batch, rows, "")
+        ctx.cache_keys = (rows, fields)
+        replies, failure = guarded(self.breaker, lambda: self._read(fields), (redis.RedisError,))
+        if replies is None:
             return LevelResult.failed(failure or "cache:unavailable")
+        current, previous = replies
         # A value of another length is not ours (an older format): a miss, not an error.
-        hit_list = [isinstance(v, bytes) and len(v) == SCORE_BYTES for v in values]
-        found = [v for v, h in zip(values, hit_list, strict=True) if h and isinstance(v, bytes)]
+        found = [
+            new if isinstance(new, bytes) and len(new) == SCORE_BYTES else old
+            for new, old in zip(current, previous, strict=True)
+        ]
+        hit_list = [isinstance(v, bytes) and len(v) == SCORE_BYTES for v in found]
+        hits = [v for v, h in zip(found, hit_list, strict=True) if h and isinstance(v, bytes)]
         hit = np.array(hit_list, dtype=np.bool_)
-        scores = np.frombuffer(b"".join(found), dtype=">f8").astype(np.float64)
+        scores = np.frombuffer(b"".join(hits), dtype=">f8").astype(np.float64)
         return LevelResult(rows[hit], scores)
+
+    def _read(self, fields: list[bytes]) -> list[list[bytes | None]]:
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hmget(self.bucket_key(), fields)
+        pipe.hmget(self.bucket_key(back=1), fields)
+        replies: list[list[bytes | None]] = pipe.execute()
+        return replies
 
     def finish(self, ctx: BatchContext, outcome: ScoredBatch) -> None:
         """Cache the primary's answers (only the best answers are worth repeating)."""
         rows = np.flatnonzero(outcome.source == SOURCES.index(Source.PRIMARY))
         if len(rows) == 0:
             return
-        keys = self._keys_of(ctx, rows)
-        scores = outcome.score[rows].astype(">f8").tobytes()
-        self.writes.send(
-            self.breaker, ["EVAL", _SET_WITH_TTL, len(keys), *keys, self.ttl_s, scores]
-        )
+        fields = self._keys_of(ctx, rows)
+        blob = outcome.score[rows].astype(">f8").tobytes()
+        pairs: list[bytes] = []
+        for i, field in enumerate(fields):
+            pairs += (field, blob[i * SCORE_BYTES : (i + 1) * SCORE_BYTES])
+        bucket = self.bucket_key()
+        self.writes.send(self.breaker, ["HSET", bucket, *pairs])
+        self.writes.send(self.breaker, ["EXPIRE", bucket, 2 * self.ttl_s])
 
     def _keys_of(self, ctx: BatchContext, rows: NDArray[np.intp]) -> list[bytes]:
-        """The keys computed while reading, for these rows (all of them were offered then)."""
+        """The fields computed while reading, for these rows (all of them were offered then)."""
         if ctx.cache_keys is None:
-            return cache_keys(ctx.batch, rows, self.prefix)
+            return cache_keys(ctx.batch, rows, "")
         offered, keys = ctx.cache_keys
         position = np.searchsorted(offered, rows)
         return [keys[i] for i in position.tolist()]
