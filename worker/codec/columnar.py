@@ -403,17 +403,18 @@ class _Ragged:
     lengths: NDArray[np.int64]
 
 
+_VARINT_INDEX = np.arange(10)
+_VARINT_SHIFTS = (7 * _VARINT_INDEX).astype(np.uint64)
+_VARINT_LIMITS = np.left_shift(np.uint64(1), _VARINT_SHIFTS[1:])  # 2**7, 2**14, ...
+
+
 def _zigzag_varints(values: NDArray[np.int64]) -> _Ragged:
     signed = values.astype(np.int64)
     unsigned = ((signed << 1) ^ (signed >> 63)).astype(np.uint64)
-    groups = (unsigned[:, None] >> (7 * np.arange(10, dtype=np.uint64))) & np.uint64(0x7F)
-    size = np.ones(len(values), dtype=np.int64)
-    for k in range(1, 10):
-        size += unsigned >= np.uint64(1 << (7 * k))
-    index = np.arange(10)
-    more = index < (size - 1)[:, None]
-    byte = (groups | np.where(more, np.uint64(0x80), np.uint64(0))).astype(np.uint8)
-    return _Ragged(byte[index < size[:, None]], size)
+    size = np.searchsorted(_VARINT_LIMITS, unsigned, side="right") + 1
+    groups = ((unsigned[:, None] >> _VARINT_SHIFTS) & np.uint64(0x7F)).astype(np.uint8)
+    groups[(size - 1)[:, None] > _VARINT_INDEX] |= 0x80
+    return _Ragged(groups[size[:, None] > _VARINT_INDEX], size.astype(np.int64))
 
 
 def _fixed(values: NDArray[Any], dtype: str) -> _Ragged:

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 from confluent_kafka import Message
+from numpy.typing import NDArray
 
 from worker.codec import DecodeError, RecordEncoder
 from worker.codec.columnar import ColumnarEncoder, Encoded
@@ -78,13 +79,27 @@ def result_outputs(
     return outputs, len(review_rows)
 
 
+def distinct_rows(
+    matches: NDArray[np.bool_],
+) -> tuple[NDArray[np.bool_], NDArray[np.intp]]:
+    """``np.unique(matches, axis=0, return_inverse=True)``, several times faster: each row's
+    bits packed into one integer first (rule sets have far fewer than 63 rules)."""
+    rules = matches.shape[1]
+    if rules > 62:
+        return np.unique(matches, axis=0, return_inverse=True)
+    weights = np.left_shift(1, np.arange(rules, dtype=np.int64))
+    packed, inverse = np.unique(matches.astype(np.int64) @ weights, return_inverse=True)
+    distinct = ((packed[:, None] >> np.arange(rules)) & 1).astype(np.bool_)
+    return distinct, inverse.reshape(-1)
+
+
 def result_columns(
     scored: ScoredBatch, card_keys: list[bytes | None], now_ms: int, encoder: ColumnarEncoder
 ) -> dict[str, Any]:
     """The scored-result schema's fields as columns of the batch. Fields with few distinct
     values per batch (rule reasons, tags, the model version) are encoded once per value."""
     n = len(scored)
-    reasons, reason_rows = np.unique(scored.rule_matches, axis=0, return_inverse=True)
+    reasons, reason_rows = distinct_rows(scored.rule_matches)
     failures, failure_rows = np.unique(scored.failures, return_inverse=True)
     flags, flag_rows = np.unique(scored.flags, return_inverse=True)
     names = scored.tags.names
