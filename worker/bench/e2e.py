@@ -142,6 +142,23 @@ class Bench:
         path.write_text(yaml.safe_dump(data))
         return path
 
+    def delete_redis_keys(self) -> None:
+        """Every design wrote its cache and feature store under ``bench:<run>:``: drop them."""
+        from worker.runtime import redis_client
+
+        client = redis_client(self.settings)
+        try:
+            batch: list[bytes] = []
+            for key in client.scan_iter(match=f"bench:{self.run_id}*", count=10_000):
+                batch.append(key)
+                if len(batch) == 10_000:
+                    client.unlink(*batch)
+                    batch = []
+            if batch:
+                client.unlink(*batch)
+        finally:
+            client.close()
+
     def run_design(
         self,
         design: str,
@@ -209,6 +226,7 @@ def run_bench(
             results.append(_fixed_rate(bench, results[-1].events_per_s / 2, events))
     finally:
         delete_topics(admin, bench.topics)
+        bench.delete_redis_keys()
     report = _report(results, events)
     _write(report, out)
     return report
