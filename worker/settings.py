@@ -47,7 +47,7 @@ class RedisSettings(_Frozen):
     # Short: a hung Redis must cost a batch milliseconds, not seconds (the ladder degrades).
     socket_timeout_ms: int = Field(default=100, ge=1)
     cache_ttl_s: int = Field(default=3600, ge=1)
-    feature_ttl_days: int = Field(default=45, ge=38)
+    feature_ttl_days: int = Field(default=45, ge=39)
     key_prefix: str = "fw:"
 
 

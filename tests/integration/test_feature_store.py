@@ -9,7 +9,7 @@ import redis
 
 from worker.events import EventBatch
 from worker.features.stateful import offline_aggregates, stateful_features
-from worker.features.store import RedisFeatureStore
+from worker.features.store import LAYOUT, RedisFeatureStore
 from worker.features.windows import TERMINAL_DELAY_DAYS
 from worker.simulator import SimulationConfig, simulate
 
@@ -58,3 +58,67 @@ def test_a_batch_is_one_mget_to_read_and_one_script_call_to_update(
     store.update(batch)
     after = (_calls(redis_client, "mget"), _calls(redis_client, "eval"))
     assert (after[0] - before[0], after[1] - before[1]) == (1, 1)
+
+
+DAY_MS = 86_400_000
+
+
+def _day_batch(day: int, card: str = "c_1", terminal: str = "t_1") -> EventBatch:
+    from tests.factories import make_batch
+
+    return make_batch(
+        {"event_time_ms": day * DAY_MS + 3_600_000, "card_id": card, "terminal_id": terminal}
+    )
+
+
+def _card_count(store: RedisFeatureStore, day: int) -> int:
+    """Transactions of card c_1 on ``day`` in its 1-day window, as the store reads them."""
+    cards, _ = store.aggregates(_day_batch(day, card="c_1"))
+    return int(cards[0, 0, 0]) - 1  # minus the reading event itself
+
+
+def test_hints_gone_stale_between_read_and_write_never_change_a_count(
+    redis_client: redis.Redis,
+) -> None:
+    prefix = f"test:{uuid.uuid4().hex[:8]}:"
+    first, second = RedisFeatureStore(redis_client, prefix), RedisFeatureStore(redis_client, prefix)
+    day = 20_000
+    batch = _day_batch(day)
+    first.aggregates(batch)
+    second.aggregates(batch)  # both read an empty slot: both will start the day
+    first.update(batch)
+    second.update(batch)  # started a day that was already there: keeps the first count
+    assert _card_count(first, day) == 2
+
+    reader = RedisFeatureStore(redis_client, prefix)
+    reader.aggregates(batch)  # this day is in its slot: the hint says add
+    later = day + 32  # the same slot of a card's 32-slot ring
+    writer = RedisFeatureStore(redis_client, prefix)
+    writer.aggregates(_day_batch(later))
+    writer.update(_day_batch(later))  # the slot moves on to a later day
+    reader.update(batch)  # too old for the ring now: the later day's count stays
+    assert _card_count(reader, later) == 1
+
+
+def test_a_late_day_never_overwrites_a_later_one(redis_client: redis.Redis) -> None:
+    store = RedisFeatureStore(redis_client, f"test:{uuid.uuid4().hex[:8]}:")
+    day = 20_000
+    store.aggregates(_day_batch(day + 32))
+    store.update(_day_batch(day + 32))
+    fresh = RedisFeatureStore(redis_client, store.prefix)  # no hints: starts the old day
+    fresh.update(_day_batch(day))
+    assert _card_count(store, day + 32) == 1
+
+
+def test_the_expiry_is_pushed_out_once_every_few_days(redis_client: redis.Redis) -> None:
+    store = RedisFeatureStore(redis_client, f"test:{uuid.uuid4().hex[:8]}:", ttl_days=45)
+    assert store.renew_every_days == 7
+    key = f"{store.prefix}c{LAYOUT}:c_1"
+    day = 20_000
+    store.update(_day_batch(day))
+    assert redis_client.ttl(key) > 44 * 86_400
+    redis_client.expire(key, 1000)
+    store.update(_day_batch(day + 6))
+    assert redis_client.ttl(key) <= 1000, "renewed too soon"
+    store.update(_day_batch(day + 7))
+    assert redis_client.ttl(key) > 44 * 86_400

@@ -1,12 +1,13 @@
 """The online feature store in Redis: per-card and per-terminal day buckets.
 
-Layout: one Redis string per entity (``<prefix>c2:<card_id>``, ``<prefix>t2:<terminal_id>``)
+Layout: one Redis string per entity (``<prefix>c3:<card_id>``, ``<prefix>t3:<terminal_id>``)
 holding a ring of day buckets (32 for a card, 40 for a terminal), each a big-endian int32,
 the epoch day it holds, and an int64, two counts packed in one integer — (transactions,
-cents) for a card, (transactions, frauds) for a terminal. Reading a batch is one ``MGET``
-of fixed-size blobs that numpy turns into window sums (no per-bucket work in Redis);
-writing is one Lua call that, per entity, increments the day's bucket with ``BITFIELD`` or
-recycles a bucket whose day has passed.
+cents) for a card, (transactions, frauds) for a terminal — then the day its expiry was last
+pushed out. Reading a batch is one ``MGET`` of fixed-size blobs that numpy turns into window
+sums (no per-bucket work in Redis); writing is one Lua call that, per entity, increments the
+day's bucket or recycles a bucket whose day has passed — one ``BITFIELD`` in the usual case,
+told which by what the batch's read saw.
 
 Redelivered events that miss the score cache are counted again; the windows tolerate that
 small bias (a cache hit, the usual redelivery, is not counted twice).
@@ -32,24 +33,49 @@ from worker.features.windows import (
 )
 
 # Each slot: the epoch day it holds (int32) and that day's two counts packed in one int64.
+# After the ring, one more slot whose day says when the key's expiry was last pushed out.
 SLOT = np.dtype([("day", ">i4"), ("packed", ">i8")])
-SLOT_BITS = SLOT.itemsize * 8
 # Part of every key: a store written with another layout is never misread, only ignored.
-LAYOUT = "2"
+LAYOUT = "3"
+# The widest window reaches this many days back: a ring must outlive it.
+HISTORY_DAYS = 38
 
-# ARGV[2] holds every key's (day, increment, ring slots) as big-endian int64s in one binary
-# string: one argument instead of three per key keeps the client's packing off the hot path.
+# KEYS: rings. ARGV[1]: expiry (s); ARGV[2]: push it out at most every this many days;
+# ARGV[3]: per key, big-endian int64s (day, increment, ring slots, hint) in one binary string,
+# one argument instead of four per key. The hint is 1 when the batch read this day in the key's
+# slot (so add to it: one BITFIELD in the usual case) and 0 when it read an older day there
+# (so start the day: one BITFIELD too). A wrong hint (another writer got there between the read
+# and the write) costs one more call, never a count. A day older than the one its slot holds
+# is too old for the ring and leaves it as it was.
 _ADD_TO_BUCKETS = """
-local ttl, triples = ARGV[1], ARGV[2]
+local ttl, every, quads = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 for i, key in ipairs(KEYS) do
-  local day, increment, slots = struct.unpack('>l>l>l', triples, 24 * i - 23)
-  local at = (day % slots) * 96
-  -- One call in the usual case: read the slot's day and add to its count together.
-  local held = redis.call('BITFIELD', key, 'GET', 'i32', at, 'INCRBY', 'i64', at + 32, increment)[1]
-  if held ~= day then
-    -- A new day for this entity: recycle the slot, and push the expiry out (once a day).
-    redis.call('BITFIELD', key, 'SET', 'i32', at, day, 'SET', 'i64', at + 32, increment)
+  local day, increment, slots, hint = struct.unpack('>l>l>l>l', quads, 32 * i - 31)
+  local at, header = (day % slots) * 96, slots * 96
+  local held, count, renewed
+  if hint == 1 then
+    local r = redis.call('BITFIELD', key, 'GET', 'i32', at, 'INCRBY', 'i64', at + 32, increment,
+                         'GET', 'i32', header)
+    held, count, renewed = r[1], r[2] - increment, r[3]
+  else
+    local r = redis.call('BITFIELD', key, 'SET', 'i32', at, day, 'SET', 'i64', at + 32, increment,
+                         'GET', 'i32', header)
+    held, count, renewed = r[1], r[2], r[3]
+  end
+  if held == day then
+    if hint ~= 1 then
+      redis.call('BITFIELD', key, 'INCRBY', 'i64', at + 32, count)
+    end
+  elseif held < day then
+    if hint == 1 then
+      redis.call('BITFIELD', key, 'SET', 'i32', at, day, 'SET', 'i64', at + 32, increment)
+    end
+  else
+    redis.call('BITFIELD', key, 'SET', 'i32', at, held, 'SET', 'i64', at + 32, count)
+  end
+  if renewed + every <= day then
     redis.call('EXPIRE', key, ttl)
+    redis.call('BITFIELD', key, 'SET', 'i32', header, day)
   end
 end
 return #KEYS
@@ -77,7 +103,7 @@ class _Entity:
 
     @property
     def blob_bytes(self) -> int:
-        return self.slots * SLOT.itemsize
+        return (self.slots + 1) * SLOT.itemsize  # the ring and its expiry slot
 
     def pack(self, values: NDArray[np.int64]) -> NDArray[np.int64]:
         return (values[:, 0] << self.shift) | values[:, 1]
@@ -109,7 +135,7 @@ def _rings(
     joined = b"".join(
         blob[:size].ljust(size, b"\0") if isinstance(blob, bytes) else empty for blob in blobs
     )
-    ring = np.frombuffer(joined, dtype=SLOT).reshape(-1, entity.slots)
+    ring = np.frombuffer(joined, dtype=SLOT).reshape(-1, entity.slots + 1)[:, : entity.slots]
     return ring["day"].astype(np.int64), ring["packed"].astype(np.int64)
 
 
@@ -125,13 +151,27 @@ def _window_totals(
     return entity.unpack(np.stack(sums, axis=1))
 
 
+def _current_keys(
+    keys: list[str], held: NDArray[np.int64], day: NDArray[np.int64], entity: _Entity
+) -> set[str]:
+    """The keys whose slot for their pair's day held that very day."""
+    current = held[np.arange(len(day)), day % entity.slots] == day
+    return {key for key, now in zip(keys, current.tolist(), strict=True) if now}
+
+
 class RedisFeatureStore:
     """Reads and updates the stateful features' aggregates, one round-trip per batch each."""
 
     def __init__(self, client: redis.Redis, prefix: str = "fs:", ttl_days: int = 45) -> None:
+        if ttl_days <= HISTORY_DAYS:
+            raise ValueError(f"feature keys must live longer than {HISTORY_DAYS} days")
         self.client = client
         self.prefix = prefix
         self.ttl_s = ttl_days * 86_400
+        # An active key's expiry is pushed out once in this many days (not on every write).
+        self.renew_every_days = ttl_days - HISTORY_DAYS
+        # Keys whose slot for their day held that day when last read: the update's hints.
+        self._current: set[str] = set()
 
     def _keys(self, entity: _Entity, ids: NDArray[np.object_]) -> list[str]:
         head = f"{self.prefix}{entity.tag}{LAYOUT}:"
@@ -150,9 +190,12 @@ class RedisFeatureStore:
         cards, terminals = entity_codes(batch.card_id), entity_codes(batch.terminal_id)
         card_ids, card_days, card_rows = _pairs(batch.card_id, day, cards)
         term_ids, term_days, term_rows = _pairs(batch.terminal_id, day, terminals)
-        blobs = self.client.mget(self._keys(_CARD, card_ids) + self._keys(_TERMINAL, term_ids))
+        card_keys, term_keys = self._keys(_CARD, card_ids), self._keys(_TERMINAL, term_ids)
+        blobs = self.client.mget(card_keys + term_keys)
         card_rings = _rings(blobs[: len(card_ids)], _CARD)
         term_rings = _rings(blobs[len(card_ids) :], _TERMINAL)
+        self._current = _current_keys(card_keys, card_rings[0], card_days, _CARD)
+        self._current |= _current_keys(term_keys, term_rings[0], term_days, _TERMINAL)
         stored_cards = _window_totals(card_rings, card_days, _CARD)[card_rows]
         stored_terms = _window_totals(term_rings, term_days, _TERMINAL)[term_rows]
         no_frauds = np.zeros(len(batch), dtype=np.bool_)
@@ -194,8 +237,11 @@ class RedisFeatureStore:
     def _command(self, keys: list[str], triples: NDArray[np.int64]) -> list[EncodableT]:
         # EVAL, not EVALSHA: Redis caches the compiled script by its hash either way, and
         # EVAL cannot fail with NOSCRIPT after a restart.
-        packed = triples.astype(">i8").tobytes()
-        return ["EVAL", _ADD_TO_BUCKETS, len(keys), *keys, self.ttl_s, packed]
+        current = self._current
+        hints = np.fromiter((key in current for key in keys), dtype=np.int64, count=len(keys))
+        packed = np.column_stack([triples, hints]).astype(">i8").tobytes()
+        every = self.renew_every_days
+        return ["EVAL", _ADD_TO_BUCKETS, len(keys), *keys, self.ttl_s, every, packed]
 
     def _increments(
         self,
