@@ -151,12 +151,45 @@ def _window_totals(
     return entity.unpack(np.stack(sums, axis=1))
 
 
-def _current_keys(
-    keys: list[str], held: NDArray[np.int64], day: NDArray[np.int64], entity: _Entity
-) -> set[str]:
-    """The keys whose slot for their pair's day held that very day."""
-    current = held[np.arange(len(day)), day % entity.slots] == day
-    return {key for key, now in zip(keys, current.tolist(), strict=True) if now}
+def _holds_day(
+    held: NDArray[np.int64], day: NDArray[np.int64], entity: _Entity
+) -> NDArray[np.bool_]:
+    """Per (entity, day) pair: its slot for that day held that very day."""
+    return np.asarray(held[np.arange(len(day)), day % entity.slots] == day)
+
+
+@dataclass(frozen=True)
+class _Read:
+    """The (entity, day) pairs of one read, cards then terminals, with what their slots held."""
+
+    transaction_ids: NDArray[np.object_]
+    keys: list[str]
+    days: NDArray[np.int64]
+    rows: NDArray[np.intp]  # per event: its card pair, then (offset) its terminal pair
+    holds_day: NDArray[np.bool_]
+    cards: int  # pairs [0, cards) are cards
+
+    def covers(self, batch: EventBatch) -> bool:
+        """The batch is the one read (same events, same order)."""
+        ids = batch.transaction_id
+        return len(ids) * 2 == len(self.rows) and bool(np.array_equal(ids, self.transaction_ids))
+
+    def increments(
+        self, card_values: NDArray[np.int64], terminal_values: NDArray[np.int64]
+    ) -> NDArray[np.int64]:
+        """(day, packed increment, ring slots) per pair."""
+        sums = np.zeros((len(self.keys), 2), dtype=np.int64)
+        np.add.at(sums, self.rows, np.vstack([card_values, terminal_values]))
+        cards = slice(0, self.cards)
+        terminals = slice(self.cards, len(self.keys))
+        packed = np.concatenate([_CARD.pack(sums[cards]), _TERMINAL.pack(sums[terminals])])
+        slots = np.concatenate(
+            [
+                np.full(self.cards, _CARD.slots),
+                np.full(len(self.keys) - self.cards, _TERMINAL.slots),
+            ]
+        )
+        return np.column_stack([self.days, packed, slots]).astype(np.int64)
 
 
 class RedisFeatureStore:
@@ -170,8 +203,9 @@ class RedisFeatureStore:
         self.ttl_s = ttl_days * 86_400
         # An active key's expiry is pushed out once in this many days (not on every write).
         self.renew_every_days = ttl_days - HISTORY_DAYS
-        # Keys whose slot for their day held that day when last read: the update's hints.
-        self._current: set[str] = set()
+        # What the last read saw, so that the update of the same rows reuses its keys and
+        # knows, per key, whether to add to the day's slot or start it.
+        self._last_read: _Read | None = None
 
     def _keys(self, entity: _Entity, ids: NDArray[np.object_]) -> list[str]:
         head = f"{self.prefix}{entity.tag}{LAYOUT}:"
@@ -194,8 +228,19 @@ class RedisFeatureStore:
         blobs = self.client.mget(card_keys + term_keys)
         card_rings = _rings(blobs[: len(card_ids)], _CARD)
         term_rings = _rings(blobs[len(card_ids) :], _TERMINAL)
-        self._current = _current_keys(card_keys, card_rings[0], card_days, _CARD)
-        self._current |= _current_keys(term_keys, term_rings[0], term_days, _TERMINAL)
+        self._last_read = _Read(
+            batch.transaction_id,
+            card_keys + term_keys,
+            np.concatenate([card_days, term_days]),
+            np.concatenate([card_rows, term_rows + len(card_ids)]),
+            np.concatenate(
+                [
+                    _holds_day(card_rings[0], card_days, _CARD),
+                    _holds_day(term_rings[0], term_days, _TERMINAL),
+                ]
+            ),
+            len(card_ids),
+        )
         stored_cards = _window_totals(card_rings, card_days, _CARD)[card_rows]
         stored_terms = _window_totals(term_rings, term_days, _TERMINAL)[term_rows]
         no_frauds = np.zeros(len(batch), dtype=np.bool_)
@@ -215,12 +260,14 @@ class RedisFeatureStore:
 
     def update_command(self, batch: EventBatch) -> list[EncodableT]:
         """The command ``update`` runs, for a caller that sends it and reads the reply later."""
-        day = batch.epoch_day
         no_frauds = np.zeros(len(batch), dtype=np.bool_)
-        card_keys, card_pairs = self._increments(_CARD, batch.card_id, day, card_values(batch))
-        term_keys, term_pairs = self._increments(
-            _TERMINAL, batch.terminal_id, day, terminal_values(batch, no_frauds)
-        )
+        card_inc, term_inc = card_values(batch), terminal_values(batch, no_frauds)
+        read = self._last_read
+        if read is not None and read.covers(batch):
+            return self._command(read.keys, read.increments(card_inc, term_inc), read.holds_day)
+        day = batch.epoch_day
+        card_keys, card_pairs = self._increments(_CARD, batch.card_id, day, card_inc)
+        term_keys, term_pairs = self._increments(_TERMINAL, batch.terminal_id, day, term_inc)
         return self._command(card_keys + term_keys, np.vstack([card_pairs, term_pairs]))
 
     def record_frauds(
@@ -234,11 +281,17 @@ class RedisFeatureStore:
         keys, pairs = self._increments(_TERMINAL, terminal_ids, epoch_day, values)
         self.client.execute_command(*self._command(keys, pairs))  # type: ignore[no-untyped-call]
 
-    def _command(self, keys: list[str], triples: NDArray[np.int64]) -> list[EncodableT]:
+    def _command(
+        self,
+        keys: list[str],
+        triples: NDArray[np.int64],
+        holds_day: NDArray[np.bool_] | None = None,
+    ) -> list[EncodableT]:
+        """The script call for (day, packed increment, ring slots) per key; without a read to
+        go by, every key is told to start its day (correct, one call more where it had)."""
         # EVAL, not EVALSHA: Redis caches the compiled script by its hash either way, and
         # EVAL cannot fail with NOSCRIPT after a restart.
-        current = self._current
-        hints = np.fromiter((key in current for key in keys), dtype=np.int64, count=len(keys))
+        hints = np.zeros(len(keys), dtype=np.int64) if holds_day is None else holds_day
         packed = np.column_stack([triples, hints]).astype(">i8").tobytes()
         every = self.renew_every_days
         return ["EVAL", _ADD_TO_BUCKETS, len(keys), *keys, self.ttl_s, every, packed]
