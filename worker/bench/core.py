@@ -185,7 +185,7 @@ def _redis_stages(url: str | None) -> Callable[[EventBatch, int], dict[str, floa
     import redis
 
     from worker.features.store import RedisFeatureStore
-    from worker.ladder.cache import cache_keys
+    from worker.ladder.cache import CacheLevel, cache_keys
 
     client = redis.Redis.from_url(url, socket_timeout=1)
     try:
@@ -193,17 +193,16 @@ def _redis_stages(url: str | None) -> Callable[[EventBatch, int], dict[str, floa
     except redis.RedisError:
         return None
     store = RedisFeatureStore(client, prefix="bench:fs:")
+    cache = CacheLevel(client, CircuitBreaker("cache", BreakerConfig()), "bench", 3600, "bench:")
 
     def stages(batch: EventBatch, n: int) -> dict[str, float]:
         rows = np.arange(len(batch))
-        keys = cache_keys(batch, rows, "bench:score:")
+        fields = cache_keys(batch, rows, "")
         return {
             "feature_store_read": median_ms(lambda: store.aggregates(batch), n),
             "feature_store_update": median_ms(lambda: store.update(batch), n),
-            "cache_keys_and_mget": median_ms(
-                lambda: client.mget(cache_keys(batch, rows, "bench:score:")), n
-            ),
-            "cache_mget_only": median_ms(lambda: client.mget(keys), n),
+            "cache_keys": median_ms(lambda: cache_keys(batch, rows, ""), n),
+            "cache_read": median_ms(lambda: cache.read(fields), n),
         }
 
     return stages
@@ -226,7 +225,27 @@ def machine_info() -> dict[str, Any]:
         "python": platform.python_version(),
         "onnxruntime": ort.__version__,
         "numpy": np.__version__,
+        **_library_versions(),
     }
+
+
+def _library_versions() -> dict[str, str]:
+    """Versions of the libraries on the hot path (those importable here)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    versions = {}
+    for package in ("confluent-kafka", "fastavro", "redis", "hiredis", "lightgbm"):
+        try:
+            versions[package] = version(package)
+        except PackageNotFoundError:
+            continue
+    try:
+        from confluent_kafka import libversion
+
+        versions["librdkafka"] = libversion()[0]
+    except ImportError:
+        pass
+    return versions
 
 
 def markdown(report: dict[str, Any]) -> str:

@@ -230,6 +230,7 @@ def run_bench(
         delete_topics(admin, bench.topics)
         bench.delete_redis_keys()
     report = _report(results, events)
+    report["machine"].update(_stack_versions(settings))
     _write(report, out)
     return report
 
@@ -243,6 +244,27 @@ def _fixed_rate(bench: Bench, rate: float, events: int) -> DesignResult:
     stream = simulated(count, seed=202)
     sent: dict[str, int] = {}
     return bench.run_design("ours", topic, len(stream), sent, rate=rate, to_send=stream)
+
+
+def _stack_versions(settings: Settings) -> dict[str, str]:
+    """The Redis server's version, and the Kafka the local stack runs (from its pom)."""
+    from worker.runtime import redis_client
+
+    versions: dict[str, str] = {}
+    client = redis_client(settings)
+    try:
+        versions["redis_server"] = str(client.info("server").get("redis_version", "unknown"))
+    except Exception:  # a version is a nicety; the figures stand without it
+        versions["redis_server"] = "unknown"
+    finally:
+        client.close()
+    pom = Path(__file__).resolve().parents[2] / "deploy" / "local" / "pom.xml"
+    if pom.exists():
+        text = pom.read_text()
+        start = text.find("<kafka.version>")
+        if start >= 0:
+            versions["kafka_local_stack"] = text[start + 15 : text.find("<", start + 15)]
+    return versions
 
 
 def _report(results: list[DesignResult], events: int) -> dict[str, Any]:

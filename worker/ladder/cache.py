@@ -75,7 +75,7 @@ class CacheLevel:
         self.writes.wait()  # earlier batches' answers must be readable first
         fields = cache_keys(ctx.batch, rows, "")
         ctx.cache_keys = (rows, fields)
-        replies, failure = guarded(self.breaker, lambda: self._read(fields), (redis.RedisError,))
+        replies, failure = guarded(self.breaker, lambda: self.read(fields), (redis.RedisError,))
         if replies is None:
             return LevelResult.failed(failure or "cache:unavailable")
         current, previous = replies
@@ -90,7 +90,8 @@ class CacheLevel:
         scores = np.frombuffer(b"".join(hits), dtype=">f8").astype(np.float64)
         return LevelResult(rows[hit], scores)
 
-    def _read(self, fields: list[bytes]) -> list[list[bytes | None]]:
+    def read(self, fields: list[bytes]) -> list[list[bytes | None]]:
+        """The fields' values in the current and in the previous bucket (one round-trip)."""
         pipe = self.client.pipeline(transaction=False)
         pipe.hmget(self.bucket_key(), fields)
         pipe.hmget(self.bucket_key(back=1), fields)
