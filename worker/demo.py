@@ -58,10 +58,15 @@ def end_offsets(settings: Settings, topic: str) -> list[TopicPartition]:
         consumer.close()
 
 
+# The demo's breakers try Redis again after 1 to 2 s (5 to 60 s by default), so that the way back
+# up shows within its few seconds; a variable set by the user wins.
+DEMO_BREAKER_ENV = {"FRAUD_BREAKER__OPEN_WAIT_S": "1", "FRAUD_BREAKER__MAX_OPEN_WAIT_S": "2"}
+
+
 def start_workers(run: DemoRun, log_dir: Path) -> None:
     log_dir.mkdir(parents=True, exist_ok=True)
     for index in range(2):
-        env = {**os.environ, "FRAUD_WORKER__METRICS_PORT": str(9400 + index)}
+        env = {**DEMO_BREAKER_ENV, **os.environ, "FRAUD_WORKER__METRICS_PORT": str(9400 + index)}
         with (log_dir / f"worker-{index}.log").open("wb") as log:
             run.workers.append(
                 subprocess.Popen(

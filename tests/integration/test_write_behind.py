@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 import redis
 
 from tests.factories import free_port
 from worker.breaker import BreakerConfig, CircuitBreaker
 from worker.ladder.writes import WriteBehind
+from worker.settings import Settings
+from worker.stack.redis import RedisNode
 
 
 def breaker() -> CircuitBreaker:
@@ -51,3 +54,26 @@ def test_an_unreachable_redis_is_recorded_not_raised() -> None:
     writes.wait()
     assert outcomes(b) == {"failure": 1}
     writes.close()
+
+
+def test_the_first_write_after_a_redis_restart_lands(tmp_path: Path, live_stack: Settings) -> None:
+    """The writer's own connection went stale with the restart: it is replaced before use,
+    so a breaker's trial call after an outage finds Redis back instead of a dead socket."""
+    node = RedisNode(tmp_path / "redis", free_port())
+    node.start()
+    node.wait_ready(10)
+    try:
+        client = redis.Redis.from_url(node.url, socket_timeout=1)
+        writes, b = WriteBehind(client), breaker()
+        writes.send(b, ["SET", "k", "1"])
+        writes.wait()
+        node.stop()
+        node.start()
+        node.wait_ready(10)
+        writes.send(b, ["SET", "k", "2"])
+        writes.wait()
+        assert outcomes(b) == {"success": 2}
+        assert client.get("k") == b"2"
+        writes.close()
+    finally:
+        node.stop()

@@ -46,7 +46,7 @@ class WriteBehind:
         if not breaker.try_acquire():
             return  # open: the write is skipped, as a read would be
         try:
-            connection = self._connection or self._connect()
+            connection = self._usable_connection()
             packed = pack_command(tuple(command))  # type: ignore[arg-type]
             connection.send_packed_command([packed])  # type: ignore[no-untyped-call]
         except redis.RedisError as exc:
@@ -75,6 +75,21 @@ class WriteBehind:
     def close(self) -> None:
         self.wait()
         self._drop()
+
+    def _usable_connection(self) -> Connection:
+        """The writer's connection, replaced first if it went stale (Redis restarted): with
+        no reply due, anything to read on it — data or end of stream — means it is dead.
+        The pool checks its connections the same way; this one never goes back to the pool."""
+        connection = self._connection
+        if connection is not None and not self._pending:
+            try:
+                stale = bool(connection.can_read())
+            except (redis.RedisError, OSError):
+                stale = True
+            if stale:
+                self._drop()
+                connection = None
+        return connection or self._connect()
 
     def _connect(self) -> Connection:
         self._connection = self.client.connection_pool.get_connection()
