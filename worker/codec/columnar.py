@@ -145,11 +145,12 @@ class _Cursor:
         self.ok &= self.pos <= self.end
         np.minimum(self.pos, self.end, out=self.pos)  # later reads stay inside the buffer
 
-    def peek_varint(self, pos: NDArray[np.int64]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-        """Zig-zag varints at ``pos``: (values, sizes); rows it cannot take leave ``ok``."""
+    def peek_varint(
+        self, pos: NDArray[np.int64]
+    ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.bool_]]:
+        """Zig-zag varints at ``pos``: (values, sizes, whether the columns can take each)."""
         window = self.buf[pos[:, None] + _BYTE_INDEX]
         more = window >= 0x80
-        self.ok &= ~more.all(axis=1)
         size = more.argmin(axis=1) + 1
         payload = (window & 0x7F).astype(np.uint64) << _SHIFTS
         payload[size[:, None] <= _BYTE_INDEX] = 0
@@ -157,10 +158,11 @@ class _Cursor:
         value = (unsigned >> np.uint64(1)).astype(np.int64) ^ -(unsigned & np.uint64(1)).astype(
             np.int64
         )
-        return value, size.astype(np.int64)
+        return value, size.astype(np.int64), ~more.all(axis=1)
 
     def varint(self) -> NDArray[np.int64]:
-        value, size = self.peek_varint(self.pos)
+        value, size, ok = self.peek_varint(self.pos)
+        self.ok &= ok
         self.advance(size)
         return value
 
@@ -206,17 +208,23 @@ class _Cursor:
         self.ok &= (index >= 0) & (index < len(branches))
         size = np.zeros(len(index), dtype=np.int64)
         for i, branch in enumerate(branches):
-            size += np.where(index == i, self._size_at(branch, self.pos), 0)
+            taken = index == i
+            branch_size, ok = self._size_at(branch, self.pos)
+            size += np.where(taken, branch_size, 0)
+            self.ok &= ~taken | ok
         self.advance(size)
 
-    def _size_at(self, kind: str, pos: NDArray[np.int64]) -> NDArray[np.int64]:
+    def _size_at(
+        self, kind: str, pos: NDArray[np.int64]
+    ) -> tuple[NDArray[np.int64], NDArray[np.bool_]]:
         if kind in ("int", "long"):
-            return self.peek_varint(pos)[1]
+            _, size, ok = self.peek_varint(pos)
+            return size, ok
         if kind in ("string", "bytes"):
-            length, size = self.peek_varint(pos)
-            return size + np.maximum(length, 0)
+            length, size, ok = self.peek_varint(pos)
+            return size + np.maximum(length, 0), ok & (length >= 0)
         width = {"null": 0, "boolean": 1, "float": 4, "double": 8}[kind]
-        return np.full(len(pos), width, dtype=np.int64)
+        return np.full(len(pos), width, dtype=np.int64), np.ones(len(pos), dtype=np.bool_)
 
 
 @dataclass(frozen=True)
