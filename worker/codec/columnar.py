@@ -161,6 +161,11 @@ class _Cursor:
         return value, size.astype(np.int64), ~more.all(axis=1)
 
     def varint(self) -> NDArray[np.int64]:
+        first = self.buf[self.pos]
+        if (first < 0x80).all():  # one byte each (string lengths, small ints): no window
+            self.advance(1)
+            small = first.astype(np.int64)
+            return np.asarray((small >> 1) ^ -(small & 1))
         value, size, ok = self.peek_varint(self.pos)
         self.ok &= ok
         self.advance(size)
@@ -418,6 +423,9 @@ _VARINT_LIMITS = np.left_shift(np.uint64(1), _VARINT_SHIFTS[1:])  # 2**7, 2**14,
 
 def _zigzag_varints(values: NDArray[np.int64]) -> _Ragged:
     signed = values.astype(np.int64)
+    if len(signed) and signed.min() >= -64 and signed.max() < 64:  # one byte each
+        small = ((signed << 1) ^ (signed >> 63)).astype(np.uint8)
+        return _Ragged(small, np.ones(len(signed), dtype=np.int64))
     unsigned = ((signed << 1) ^ (signed >> 63)).astype(np.uint64)
     size = np.searchsorted(_VARINT_LIMITS, unsigned, side="right") + 1
     groups = ((unsigned[:, None] >> _VARINT_SHIFTS) & np.uint64(0x7F)).astype(np.uint8)
