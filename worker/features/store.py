@@ -31,6 +31,7 @@ from worker.features.windows import (
     entity_codes,
     window_sums,
 )
+from worker.redis_io import round_trip
 
 # Each slot: the epoch day it holds (int32) and that day's two counts packed in one int64.
 # After the ring, one more slot whose day says when the key's expiry was last pushed out.
@@ -225,7 +226,7 @@ class RedisFeatureStore:
         card_ids, card_days, card_rows = _pairs(batch.card_id, day, cards)
         term_ids, term_days, term_rows = _pairs(batch.terminal_id, day, terminals)
         card_keys, term_keys = self._keys(_CARD, card_ids), self._keys(_TERMINAL, term_ids)
-        blobs = self.client.mget(card_keys + term_keys)
+        blobs = round_trip(self.client, [["MGET", *card_keys, *term_keys]])[0]
         card_rings = _rings(blobs[: len(card_ids)], _CARD)
         term_rings = _rings(blobs[len(card_ids) :], _TERMINAL)
         self._last_read = _Read(

@@ -23,6 +23,7 @@ from worker.events import EVENT_FIELDS, EventBatch
 from worker.ladder.level import BatchContext, LevelResult, guarded
 from worker.ladder.types import SOURCES, ScoredBatch, Source
 from worker.ladder.writes import WriteBehind, Writes
+from worker.redis_io import round_trip
 
 # The exact bits of the score come back on a hit: a redelivered event gets exactly the same.
 SCORE_BYTES = 8
@@ -92,11 +93,8 @@ class CacheLevel:
 
     def read(self, fields: list[bytes]) -> list[list[bytes | None]]:
         """The fields' values in the current and in the previous bucket (one round-trip)."""
-        pipe = self.client.pipeline(transaction=False)
-        pipe.hmget(self.bucket_key(), fields)
-        pipe.hmget(self.bucket_key(back=1), fields)
-        replies: list[list[bytes | None]] = pipe.execute()
-        return replies
+        current, previous = self.bucket_key(), self.bucket_key(back=1)
+        return round_trip(self.client, [["HMGET", current, *fields], ["HMGET", previous, *fields]])
 
     def finish(self, ctx: BatchContext, outcome: ScoredBatch) -> None:
         """Cache the primary's answers (only the best answers are worth repeating)."""
