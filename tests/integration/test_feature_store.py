@@ -5,11 +5,12 @@ from __future__ import annotations
 import uuid
 
 import numpy as np
+import pytest
 import redis
 
 from worker.events import EventBatch
 from worker.features.stateful import offline_aggregates, stateful_features
-from worker.features.store import LAYOUT, RedisFeatureStore
+from worker.features.store import KEYS_PER_CALL, LAYOUT, RedisFeatureStore
 from worker.features.windows import TERMINAL_DELAY_DAYS
 from worker.simulator import SimulationConfig, simulate
 
@@ -46,18 +47,26 @@ def test_online_features_equal_offline_features(redis_client: redis.Redis) -> No
     assert expected[:, :3].max() > 1, "cards accumulate history"
 
 
-def test_a_batch_is_one_mget_to_read_and_one_script_call_to_update(
-    redis_client: redis.Redis,
+@pytest.mark.parametrize("customers", [50, 400])
+def test_a_batch_is_one_mget_to_read_and_a_script_call_per_256_keys_to_update(
+    redis_client: redis.Redis, customers: int
 ) -> None:
-    transactions = simulate(SimulationConfig(n_customers=50, n_terminals=100, n_days=3, seed=1))
-    batch = EventBatch.from_columns(transactions.columns())
+    config = SimulationConfig(n_customers=customers, n_terminals=2 * customers, n_days=3, seed=1)
+    batch = EventBatch.from_columns(simulate(config).columns())
+    day = batch.epoch_day
+    keys = sum(
+        len({(entity, d) for entity, d in zip(ids.tolist(), day.tolist(), strict=True)})
+        for ids in (batch.card_id, batch.terminal_id)
+    )
     store = RedisFeatureStore(redis_client, prefix=f"test:{uuid.uuid4().hex[:8]}:")
     store.update(batch)
     before = (_calls(redis_client, "mget"), _calls(redis_client, "eval"))
     store.aggregates(batch)
     store.update(batch)
     after = (_calls(redis_client, "mget"), _calls(redis_client, "eval"))
-    assert (after[0] - before[0], after[1] - before[1]) == (1, 1)
+    script_calls = -(-keys // KEYS_PER_CALL)
+    assert (after[0] - before[0], after[1] - before[1]) == (1, script_calls)
+    assert (customers == 50) == (script_calls == 1)
 
 
 DAY_MS = 86_400_000

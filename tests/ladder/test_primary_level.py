@@ -48,9 +48,9 @@ class FakeStore:
         zeros = np.zeros((len(batch), 3, 2), dtype=np.int64)
         return zeros, zeros.copy()
 
-    def update_command(self, batch: EventBatch) -> list[str]:
+    def update_commands(self, batch: EventBatch) -> list[list[str]]:
         self.updates += 1
-        return ["UPDATE", str(len(batch))]
+        return [["UPDATE", str(len(batch))]]
 
 
 class SentWrites:

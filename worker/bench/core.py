@@ -66,7 +66,7 @@ class TableStore:
         )
         return self.pool.cards[rows], self.pool.terminals[rows]
 
-    def update_command(self, batch: EventBatch) -> list[str]:
+    def update_commands(self, batch: EventBatch) -> list[list[str]]:
         return []
 
 

@@ -38,6 +38,8 @@ from worker.redis_io import round_trip
 SLOT = np.dtype([("day", ">i4"), ("packed", ">i8")])
 # Part of every key: a store written with another layout is never misread, only ignored.
 LAYOUT = "3"
+# Keys per script call of an update (see ``_commands``).
+KEYS_PER_CALL = 256
 # The widest window reaches this many days back: a ring must outlive it.
 HISTORY_DAYS = 38
 
@@ -257,19 +259,20 @@ class RedisFeatureStore:
     def update(self, batch: EventBatch) -> None:
         """Add the batch's transactions to their card and terminal buckets (one round-trip)."""
         if len(batch):
-            self.client.execute_command(*self.update_command(batch))  # type: ignore[no-untyped-call]
+            round_trip(self.client, self.update_commands(batch))
 
-    def update_command(self, batch: EventBatch) -> list[EncodableT]:
-        """The command ``update`` runs, for a caller that sends it and reads the reply later."""
+    def update_commands(self, batch: EventBatch) -> list[list[EncodableT]]:
+        """The commands ``update`` runs, for a caller that sends them and reads the replies
+        later: script calls of at most ``KEYS_PER_CALL`` keys each."""
         no_frauds = np.zeros(len(batch), dtype=np.bool_)
         card_inc, term_inc = card_values(batch), terminal_values(batch, no_frauds)
         read = self._last_read
         if read is not None and read.covers(batch):
-            return self._command(read.keys, read.increments(card_inc, term_inc), read.holds_day)
+            return self._commands(read.keys, read.increments(card_inc, term_inc), read.holds_day)
         day = batch.epoch_day
         card_keys, card_pairs = self._increments(_CARD, batch.card_id, day, card_inc)
         term_keys, term_pairs = self._increments(_TERMINAL, batch.terminal_id, day, term_inc)
-        return self._command(card_keys + term_keys, np.vstack([card_pairs, term_pairs]))
+        return self._commands(card_keys + term_keys, np.vstack([card_pairs, term_pairs]))
 
     def record_frauds(
         self, terminal_ids: NDArray[np.object_], epoch_day: NDArray[np.int64]
@@ -280,22 +283,36 @@ class RedisFeatureStore:
         ones = np.ones(len(terminal_ids), dtype=np.int64)
         values = np.column_stack([np.zeros_like(ones), ones])
         keys, pairs = self._increments(_TERMINAL, terminal_ids, epoch_day, values)
-        self.client.execute_command(*self._command(keys, pairs))  # type: ignore[no-untyped-call]
+        round_trip(self.client, self._commands(keys, pairs))
 
-    def _command(
+    def _commands(
         self,
         keys: list[str],
         triples: NDArray[np.int64],
         holds_day: NDArray[np.bool_] | None = None,
-    ) -> list[EncodableT]:
-        """The script call for (day, packed increment, ring slots) per key; without a read to
-        go by, every key is told to start its day (correct, one call more where it had)."""
+    ) -> list[list[EncodableT]]:
+        """Script calls for (day, packed increment, ring slots) per key; without a read to go
+        by, every key is told to start its day (correct, one call more where it had).
+
+        A script blocks Redis while it runs, for every client: calls of a few hundred keys
+        (about a millisecond each) let other workers' reads in between."""
         # EVAL, not EVALSHA: Redis caches the compiled script by its hash either way, and
         # EVAL cannot fail with NOSCRIPT after a restart.
         hints = np.zeros(len(keys), dtype=np.int64) if holds_day is None else holds_day
         packed = np.column_stack([triples, hints]).astype(">i8").tobytes()
-        every = self.renew_every_days
-        return ["EVAL", _ADD_TO_BUCKETS, len(keys), *keys, self.ttl_s, every, packed]
+        every, width = self.renew_every_days, 4 * 8
+        return [
+            [
+                "EVAL",
+                _ADD_TO_BUCKETS,
+                len(keys[start : start + KEYS_PER_CALL]),
+                *keys[start : start + KEYS_PER_CALL],
+                self.ttl_s,
+                every,
+                packed[start * width : (start + KEYS_PER_CALL) * width],
+            ]
+            for start in range(0, len(keys), KEYS_PER_CALL)
+        ]
 
     def _increments(
         self,

@@ -102,7 +102,8 @@ class PrimaryLevel:
         if not fresh.any():
             return
         part = ctx.batch.take(np.flatnonzero(fresh))
-        self.writes.send(self.store_breaker, self.store.update_command(part))
+        for command in self.store.update_commands(part):
+            self.writes.send(self.store_breaker, command)
 
     def close(self) -> None:
         self.writes.close()
