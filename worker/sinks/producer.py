@@ -20,9 +20,12 @@ from confluent_kafka import KafkaError, Message, Producer, TopicPartition
 from worker.errors import FraudWorkerError
 from worker.sinks.outputs import Headers, TopicOutputs
 
-# Batches in flight at once; past this the loop waits for the oldest (bounded memory, and a
-# backlog of unacknowledged work never grows without limit).
-MAX_IN_FLIGHT = 4
+# Outputs produced but not yet acknowledged, at most; past this the loop waits for the
+# broker (bounded memory, and a broker that stops acknowledging stops the loop instead of
+# growing a backlog of unacknowledged work). Counted in records, not batches: a batch is
+# anything from one event to batch_max, and a bound in batches stalled the loop on the
+# broker's round-trip whenever batches were small.
+MAX_UNACKNOWLEDGED = 20_000
 
 
 class DeliveryError(FraudWorkerError):
@@ -73,7 +76,7 @@ class OutputSink:
                 except BufferError:
                     self._produce_when_room(topic, value, key, header, on_delivery)
         self.producer.poll(0)
-        while len(self._pending) > MAX_IN_FLIGHT and self._pending[0].remaining:
+        while len(self.producer) > MAX_UNACKNOWLEDGED:
             self.producer.poll(0.01)
 
     def _produce_when_room(
