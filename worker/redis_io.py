@@ -15,6 +15,11 @@ from hiredis import pack_command
 from redis.typing import EncodableT
 
 
+def packed(commands: Sequence[Sequence[EncodableT]]) -> list[bytes]:
+    """The commands in the Redis protocol, packed in C."""
+    return [pack_command(tuple(command)) for command in commands]  # type: ignore[arg-type]
+
+
 def round_trip(client: redis.Redis, commands: Sequence[Sequence[EncodableT]]) -> list[Any]:
     """Send ``commands`` together and return their replies, in order.
 
@@ -24,8 +29,7 @@ def round_trip(client: redis.Redis, commands: Sequence[Sequence[EncodableT]]) ->
     replies: list[Any] = []
     failure: redis.ResponseError | None = None
     try:
-        packed = [pack_command(tuple(command)) for command in commands]  # type: ignore[arg-type]
-        connection.send_packed_command(packed)  # type: ignore[no-untyped-call]
+        connection.send_packed_command(packed(commands))  # type: ignore[no-untyped-call]
         for _ in commands:
             try:
                 replies.append(connection.read_response())

@@ -323,15 +323,9 @@ class ColumnarDecoder:
         """Rows the columns did not take, through fastavro: records or errors."""
         if len(rows) == 0:
             return []
-        indices, failures = [], []
-        records: list[dict[str, Any]] = []
-        for row in rows.tolist():
-            try:
-                records.append(self.per_record.decode(values[row]))
-            except DecodeError as exc:
-                failures.append((row, exc))
-            else:
-                indices.append(row)
+        records, decoded, failed = self.per_record.decode_many([values[r] for r in rows.tolist()])
+        indices = rows[decoded]
+        failures = [(int(rows[i]), error) for i, error in failed]
         if records:
             columns = {
                 name: np.fromiter(
@@ -339,7 +333,7 @@ class ColumnarDecoder:
                 )
                 for name, kind in self.kinds.items()
             }
-            parts.append((np.asarray(indices, dtype=np.intp), columns))
+            parts.append((indices, columns))
         return failures
 
     def _merge(

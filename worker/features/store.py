@@ -111,6 +111,11 @@ class _Entity:
     def pack(self, values: NDArray[np.int64]) -> NDArray[np.int64]:
         return (values[:, 0] << self.shift) | values[:, 1]
 
+    def script_rows(self, days: NDArray[np.int64], sums: NDArray[np.int64]) -> NDArray[np.int64]:
+        """(day, packed increment, ring slots) per key: what the update script reads."""
+        slots = np.full(len(days), self.slots, dtype=np.int64)
+        return np.column_stack([days, self.pack(sums), slots]).astype(np.int64)
+
     def unpack(self, packed: NDArray[np.int64]) -> NDArray[np.int64]:
         return np.stack([packed >> self.shift, packed & ((1 << self.shift) - 1)], axis=-1)
 
@@ -183,16 +188,13 @@ class _Read:
         """(day, packed increment, ring slots) per pair."""
         sums = np.zeros((len(self.keys), 2), dtype=np.int64)
         np.add.at(sums, self.rows, np.vstack([card_values, terminal_values]))
-        cards = slice(0, self.cards)
-        terminals = slice(self.cards, len(self.keys))
-        packed = np.concatenate([_CARD.pack(sums[cards]), _TERMINAL.pack(sums[terminals])])
-        slots = np.concatenate(
+        cards, terminals = slice(0, self.cards), slice(self.cards, len(self.keys))
+        return np.vstack(
             [
-                np.full(self.cards, _CARD.slots),
-                np.full(len(self.keys) - self.cards, _TERMINAL.slots),
+                _CARD.script_rows(self.days[cards], sums[cards]),
+                _TERMINAL.script_rows(self.days[terminals], sums[terminals]),
             ]
         )
-        return np.column_stack([self.days, packed, slots]).astype(np.int64)
 
 
 class RedisFeatureStore:
@@ -325,5 +327,4 @@ class RedisFeatureStore:
         pair_ids, pair_days, rows = _pairs(ids, day)
         sums = np.zeros((len(pair_ids), values.shape[1]), dtype=np.int64)
         np.add.at(sums, rows, values)
-        slots = np.full(len(pair_ids), entity.slots, dtype=np.int64)
-        return self._keys(entity, pair_ids), np.column_stack([pair_days, entity.pack(sums), slots])
+        return self._keys(entity, pair_ids), entity.script_rows(pair_days, sums)

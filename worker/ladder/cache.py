@@ -48,6 +48,12 @@ def cache_keys(batch: EventBatch, rows: NDArray[np.intp], prefix: str) -> list[b
     ]
 
 
+def _score_bytes(value: object) -> bytes | None:
+    """A cached score, or None for a miss; a value of another length is not ours (an older
+    format): a miss, not an error."""
+    return value if isinstance(value, bytes) and len(value) == SCORE_BYTES else None
+
+
 class CacheLevel:
     source = Source.CACHE
 
@@ -80,16 +86,11 @@ class CacheLevel:
         if replies is None:
             return LevelResult.failed(failure or "cache:unavailable")
         current, previous = replies
-        # A value of another length is not ours (an older format): a miss, not an error.
-        found = [
-            new if isinstance(new, bytes) and len(new) == SCORE_BYTES else old
-            for new, old in zip(current, previous, strict=True)
-        ]
-        hit_list = [isinstance(v, bytes) and len(v) == SCORE_BYTES for v in found]
-        hits = [v for v, h in zip(found, hit_list, strict=True) if h and isinstance(v, bytes)]
-        hit = np.array(hit_list, dtype=np.bool_)
-        scores = np.frombuffer(b"".join(hits), dtype=">f8").astype(np.float64)
-        return LevelResult(rows[hit], scores)
+        pairs = zip(current, previous, strict=True)
+        found = [_score_bytes(new) or _score_bytes(old) for new, old in pairs]
+        hit = np.fromiter((v is not None for v in found), dtype=np.bool_, count=len(found))
+        scores = np.frombuffer(b"".join(v for v in found if v is not None), dtype=">f8")
+        return LevelResult(rows[hit], scores.astype(np.float64))
 
     def read(self, fields: list[bytes]) -> list[list[bytes | None]]:
         """The fields' values in the current and in the previous bucket (one round-trip)."""

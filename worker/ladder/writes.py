@@ -15,11 +15,11 @@ from collections.abc import Sequence
 from typing import Protocol
 
 import redis
-from hiredis import pack_command
 from redis.connection import Connection
 from redis.typing import EncodableT
 
 from worker.breaker import CircuitBreaker
+from worker.redis_io import packed
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +47,7 @@ class WriteBehind:
             return  # open: the write is skipped, as a read would be
         try:
             connection = self._usable_connection()
-            packed = pack_command(tuple(command))  # type: ignore[arg-type]
-            connection.send_packed_command([packed])  # type: ignore[no-untyped-call]
+            connection.send_packed_command(packed([command]))  # type: ignore[no-untyped-call]
         except redis.RedisError as exc:
             log.debug("write not sent: %s", exc)
             self._lose([*self._pending, breaker], 0.0)  # replies in flight die with it

@@ -17,10 +17,9 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class DecodedBatch:
-    """The decodable events (``messages[i]`` carried ``events`` row i) and the rest."""
+    """The decodable events, the messages that were not, and everything consumed."""
 
     events: EventBatch
-    messages: list[Message]
     undecodable: list[tuple[Message, DecodeError]]
     consumed: list[Message]
 
@@ -42,7 +41,6 @@ def decode_messages(messages: list[Message], decoder: ColumnarDecoder) -> Decode
     decoded = decoder.decode_many([m.value() for m in consumed])
     return DecodedBatch(
         events=EventBatch.from_columns(decoded.columns),
-        messages=[consumed[i] for i in decoded.indices.tolist()],
         undecodable=[(consumed[i], error) for i, error in decoded.failures],
         consumed=consumed,
     )
