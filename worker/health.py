@@ -1,27 +1,86 @@
-"""The HTTP endpoint for Prometheus and Kubernetes: ``/metrics``, ``/healthz``, ``/readyz``."""
+"""The HTTP endpoint for Prometheus and Kubernetes: ``/metrics``, ``/healthz``, ``/readyz``.
+
+Readiness is honest: the loop and the Kafka edge report what they see (broker reachable,
+partitions owned, artifacts loaded) and ``/readyz`` answers from those facts, naming the one
+that fails.
+"""
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 
 class Health:
-    """Liveness: the consume loop turned recently. Readiness: started, and not stopping."""
+    """Liveness: the consume loop turned recently. Readiness: every condition below holds.
 
-    def __init__(self, stall_after_s: float) -> None:
+    Written by the loop's thread, read by the endpoint's: each field is one atomic store.
+    """
+
+    def __init__(
+        self,
+        stall_after_s: float,
+        assignment_timeout_s: float = 30.0,
+        allow_degraded_start: bool = False,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.stall_after_s = stall_after_s
-        self.last_beat = time.monotonic()
-        self.ready = False
+        self.assignment_timeout_s = assignment_timeout_s
+        self.allow_degraded_start = allow_degraded_start
+        self.clock = clock
+        self.last_beat = clock()
+        self.started = False
+        self.stopping = False
+        self.broker_up = False
+        self.partitions = 0
+        self.joined_at: float | None = None
+        self.load_problems: list[str] = []
 
     def beat(self) -> None:
-        self.last_beat = time.monotonic()
+        self.last_beat = self.clock()
 
     def alive(self) -> bool:
-        return time.monotonic() - self.last_beat < self.stall_after_s
+        return self.clock() - self.last_beat < self.stall_after_s
+
+    def start(self) -> None:
+        """The loop subscribed: the member is joining its group."""
+        self.started = True
+        self.joined_at = self.clock()
+
+    def stop(self) -> None:
+        self.stopping = True
+
+    def set_partitions(self, owned: int) -> None:
+        self.partitions = owned
+
+    def set_broker_up(self, up: bool) -> None:
+        self.broker_up = up
+
+    def set_load_problems(self, problems: list[str]) -> None:
+        self.load_problems = list(problems)
+
+    def not_ready_because(self) -> str | None:
+        """Why the member is not ready, or None when it is."""
+        if not self.started:
+            return "starting"
+        if self.stopping:
+            return "stopping"
+        if self.load_problems and not self.allow_degraded_start:
+            return "artifacts failed to load: " + "; ".join(self.load_problems)
+        if not self.broker_up:
+            return "the Kafka broker is unreachable"
+        joined = self.joined_at if self.joined_at is not None else self.clock()
+        if self.partitions == 0 and self.clock() - joined >= self.assignment_timeout_s:
+            return f"no partition assigned after {self.assignment_timeout_s:g} s"
+        return None
+
+    @property
+    def ready(self) -> bool:
+        return self.not_ready_because() is None
 
 
 def serve(port: int, registry: CollectorRegistry, health: Health) -> ThreadingHTTPServer:
@@ -35,8 +94,9 @@ def serve(port: int, registry: CollectorRegistry, health: Health) -> ThreadingHT
                 ok = health.alive()
                 self._send(200 if ok else 503, b"ok\n" if ok else b"stalled\n")
             elif self.path == "/readyz":
-                ok = health.ready
-                self._send(200 if ok else 503, b"ready\n" if ok else b"not ready\n")
+                why = health.not_ready_because()
+                body = b"ready\n" if why is None else f"not ready: {why}\n".encode()
+                self._send(200 if why is None else 503, body)
             else:
                 self._send(404, b"not found\n")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_settings import (
@@ -106,6 +106,22 @@ class WorkerSettings(_Frozen):
     metrics_port: int = Field(default=9400, ge=0, le=65535)
     log_json: bool = False
     log_level: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
+    # at_least_once: outputs acknowledged, then offsets stored (duplicates possible after a
+    # crash); exactly_once: outputs and input offsets in one Kafka transaction per batch.
+    processing_guarantee: Literal["at_least_once", "exactly_once"] = "at_least_once"
+    # Names this member's transactional producer (exactly_once): a restarted member with the
+    # same id fences its predecessor at once. Unset: group id, host name and process id.
+    instance_id: str | None = None
+    # Start (and report ready) even when a level's artifacts failed to load.
+    allow_degraded_start: bool = False
+    # Not ready while the member owns no partition this long after joining.
+    assignment_timeout_s: float = Field(default=30.0, gt=0, le=3600)
+    # The largest record the worker produces (key + value + headers); librdkafka's own
+    # message.max.bytes is set to it. A result that would not fit is dead-lettered instead.
+    max_message_bytes: int = Field(default=1_000_000, ge=16_384, le=100_000_000)
+    # A dead letter keeps at most this much of the raw input (the rest is fetched from the
+    # source topic/partition/offset it names).
+    dead_letter_raw_max_bytes: int = Field(default=65_536, ge=0)
 
     @model_validator(mode="after")
     def _check(self) -> WorkerSettings:
@@ -117,6 +133,8 @@ class WorkerSettings(_Frozen):
                 f"max_poll_interval_ms must exceed the worst-case batch time "
                 f"(batch_budget_ms + flush_timeout_ms = {worst_batch_ms})"
             )
+        if self.dead_letter_raw_max_bytes > self.max_message_bytes // 2:
+            raise ValueError("dead_letter_raw_max_bytes must be at most half of max_message_bytes")
         return self
 
 
