@@ -89,7 +89,7 @@ class Worker:
         if not self._stopping:
             log.info("stopping (signal %s): finishing the batch in flight", signum)
         self._stopping = True
-        self.health.ready = False
+        self.health.stop()
 
     def install_signal_handlers(self) -> None:
         signal.signal(signal.SIGTERM, self.stop)
@@ -101,7 +101,8 @@ class Worker:
         self.consumer.subscribe(
             [topic], on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_revoke
         )
-        self.health.ready = True
+        self.health.start()
+        self.health.set_broker_up(True)
         log.info("consuming %s as group %s", topic, self.settings.worker.group_id)
         batches = events = 0
         worker = self.settings.worker
@@ -214,7 +215,7 @@ class Worker:
                 self._lag_labels.add(labels)
 
     def _shutdown(self) -> None:
-        self.health.ready = False
+        self.health.stop()
         self._commit()
         self.consumer.close()
         self.runtime.close()
