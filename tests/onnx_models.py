@@ -40,6 +40,25 @@ def nan_model(n: int) -> bytes:
     return _model(nodes, [zeros, zero], n)
 
 
+def nan_where_model(n: int, column: int, marker: float) -> bytes:
+    """Answers 0.5 for every row, except NaN where input ``column`` equals ``marker``: a model
+    that misbehaves only for some rows' own values, not for the batch."""
+    inits = [
+        numpy_helper.from_array(np.array([column], np.int64), "column"),
+        numpy_helper.from_array(np.array([marker], np.float32), "marker"),
+        numpy_helper.from_array(np.array([np.nan], np.float32), "nan"),
+        numpy_helper.from_array(np.zeros((n, 1), np.float32), "zeros"),
+    ]
+    nodes = [
+        helper.make_node("Gather", [INPUT_NAME, "column"], ["picked"], axis=1),
+        helper.make_node("Equal", ["picked", "marker"], ["marked"]),
+        helper.make_node("MatMul", [INPUT_NAME, "zeros"], ["logit"]),
+        helper.make_node("Sigmoid", ["logit"], ["half"]),
+        helper.make_node("Where", ["marked", "nan", "half"], [OUTPUT_NAME]),
+    ]
+    return _model(nodes, inits, n)
+
+
 def raising_model(n: int) -> bytes:
     """Fails at run time, whatever the batch: it gathers a column that does not exist."""
     index = numpy_helper.from_array(np.array([n + 1000], np.int64), "missing_column")

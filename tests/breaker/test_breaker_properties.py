@@ -85,6 +85,13 @@ class Model:
         self.granted += 1
         return True
 
+    def release(self) -> bool:
+        """A permit handed back unused: only a trial permit still out counts again."""
+        if self.state is HALF_OPEN and self.granted > len(self.trials):
+            self.granted -= 1
+            return True
+        return False
+
     def record(self, failed: bool, slow: bool, now: float) -> None:
         if self.state is CLOSED:
             self.closed = [*self.closed, (failed, slow)][-self.config.window_size :]
@@ -149,6 +156,22 @@ class BreakerMachine(RuleBasedStateMachine):
         """The way callers use it: record only what was permitted."""
         if self._acquire():
             self._record(duration_s, failed)
+
+    @rule()
+    def release(self) -> None:
+        """A release may come with no permit out (a caller's stale permit): harmless."""
+        self._release()
+
+    @rule()
+    def acquire_then_release(self) -> None:
+        """A caller that took a permit and did not call after all."""
+        if self._acquire():
+            self._release()
+
+    def _release(self) -> None:
+        self.breaker.release()
+        if self.model.release():
+            self.half_open_grants -= 1
 
     def _acquire(self) -> bool:
         before = self.breaker.state

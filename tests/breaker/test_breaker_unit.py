@@ -297,3 +297,48 @@ def test_concurrent_half_open_grants_at_most_the_permits() -> None:
         thread.join()
     assert sum(granted) == 3
     assert breaker.snapshot().calls_by_outcome["not_permitted"] == 400 - 3
+
+
+def test_a_released_half_open_permit_can_be_granted_again() -> None:
+    """A trial permit taken and not used goes back (resilience4j's releasePermission)."""
+    breaker, clock = make()
+    trip(breaker)
+    to_half_open(breaker, clock)
+    assert breaker.try_acquire()
+    assert not breaker.try_acquire(), "both trial permits are out"
+    breaker.release()
+    assert breaker.try_acquire()
+    assert breaker.state is HALF_OPEN
+    assert breaker.snapshot().buffered_calls == 0, "a release is not a trial outcome"
+
+
+def test_releasing_the_only_trial_permit_lets_the_next_caller_probe() -> None:
+    breaker, clock = make()
+    trip(breaker)
+    to_half_open(breaker, clock)
+    breaker.release()
+    record_many(breaker, CONFIG.half_open_permits, failed=False)
+    assert breaker.state is CLOSED
+
+
+def test_release_without_a_permit_out_grants_nothing_extra() -> None:
+    breaker, clock = make()
+    trip(breaker)
+    to_half_open(breaker, clock)
+    breaker.record(FAST, failed=False)  # the first trial is back
+    breaker.release()  # nothing outstanding: no extra permit
+    breaker.release()
+    assert breaker.try_acquire()
+    assert not breaker.try_acquire()
+
+
+def test_release_while_closed_or_open_changes_nothing() -> None:
+    breaker, _ = make()
+    assert breaker.try_acquire()
+    breaker.release()
+    assert breaker.state is CLOSED
+    assert breaker.snapshot().buffered_calls == 0
+    trip(breaker)
+    breaker.release()
+    assert breaker.state is OPEN
+    assert not breaker.try_acquire()

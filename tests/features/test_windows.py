@@ -62,3 +62,16 @@ def test_a_terminal_window_sees_only_days_past_the_delay() -> None:
     # Day 8 sees day 0 (8 days back) in both windows; day 6 lies inside the delay.
     assert got[:, 0, 0].tolist() == [0, 0, 1]
     assert got[:, 1, 0].tolist() == [0, 0, 1]
+
+
+def test_a_day_far_beyond_the_others_changes_nobody_elses_sums() -> None:
+    """A day 2**32 past the batch's first (a timestamp near 3.7e17 ms) must stay in its own
+    entity's band: it once landed in the next entity's and unsorted everybody's keys."""
+    entity = np.array([0, 0, 1, 1, 2], dtype=np.int64)
+    day = np.array([20_000, 20_001, 20_000, 20_001, 20_000], dtype=np.int64)
+    values = np.ones((5, 1), dtype=np.int64)
+    expected = window_sums(entity, day, values, CARD_WINDOWS)
+    far = np.append(day, 20_000 + 2**32 + 1)
+    got = window_sums(np.append(entity, 0), far, np.ones((6, 1), dtype=np.int64), CARD_WINDOWS)
+    assert np.array_equal(got[:5], expected)
+    assert got[5].tolist() == [[1], [1], [1]]

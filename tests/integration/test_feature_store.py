@@ -3,15 +3,28 @@
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
+from typing import Any
 
 import numpy as np
+import onnxruntime as ort
 import pytest
 import redis
+from numpy.typing import NDArray
 
+from worker.breaker import BreakerConfig, BreakerState, CircuitBreaker
 from worker.events import EventBatch
 from worker.features.stateful import offline_aggregates, stateful_features
 from worker.features.store import KEYS_PER_CALL, LAYOUT, RedisFeatureStore
 from worker.features.windows import TERMINAL_DELAY_DAYS
+from worker.ladder import Ladder, score_batch
+from worker.ladder.decision import DecisionPolicy
+from worker.ladder.default import SafeDefaultLevel
+from worker.ladder.primary import PrimaryLevel
+from worker.ladder.types import SOURCES
+from worker.ladder.writes import WriteBehind
+from worker.models.manifest import load_manifest
+from worker.models.primary import PrimaryModel
 from worker.simulator import SimulationConfig, simulate
 
 
@@ -131,3 +144,116 @@ def test_the_expiry_is_pushed_out_once_every_few_days(redis_client: redis.Redis)
     assert redis_client.ttl(key) <= 1000, "renewed too soon"
     store.update(_day_batch(day + 7))
     assert redis_client.ttl(key) > 44 * 86_400
+
+
+BAD_ROWS = [
+    pytest.param({"amount": 1e15}, id="amount-1e15"),
+    pytest.param({"event_time_ms": 4 * 10**17}, id="time-4e17"),
+]
+
+
+def _valid_batch(n_customers: int = 40) -> EventBatch:
+    config = SimulationConfig(n_customers=n_customers, n_terminals=80, n_days=4, seed=5)
+    return EventBatch.from_columns(simulate(config).columns())
+
+
+def _with_bad_row(batch: EventBatch, bad: dict[str, float]) -> EventBatch:
+    """The batch plus, at its end, a row of its first card and terminal with one bad value."""
+    records = batch.records()
+    records.append({**records[0], "transaction_id": "bad-row", **bad})
+    return EventBatch.from_records(records)
+
+
+def _store_contents(client: redis.Redis, prefix: str) -> dict[bytes, bytes | None]:
+    keys = sorted(client.scan_iter(match=f"{prefix}*", count=1000))
+    return {key[len(prefix) :]: client.get(key) for key in keys}
+
+
+@pytest.mark.parametrize("bad", BAD_ROWS)
+def test_a_row_the_store_cannot_encode_is_left_out_of_reads_and_writes(
+    redis_client: redis.Redis, bad: dict[str, float]
+) -> None:
+    """Even offered such a row, the store neither fails the others' script nor lets the row
+    change anybody's aggregates: it is dropped from the update and from the batch's sums."""
+    batch = _valid_batch()
+    n = len(batch)
+    plain = RedisFeatureStore(redis_client, prefix=f"test:{uuid.uuid4().hex[:8]}:")
+    mixed = RedisFeatureStore(redis_client, prefix=f"test:{uuid.uuid4().hex[:8]}:")
+    for _ in range(2):  # the second round reads what the first wrote
+        expected = plain.aggregates(batch)
+        plain.update(batch)
+        got = mixed.aggregates(_with_bad_row(batch, bad))
+        mixed.update(_with_bad_row(batch, bad))
+        assert np.array_equal(got[0][:n], expected[0])
+        assert np.array_equal(got[1][:n], expected[1])
+    assert _store_contents(redis_client, mixed.prefix) == _store_contents(
+        redis_client, plain.prefix
+    )
+
+
+def _recording_primary() -> tuple[PrimaryModel, list[NDArray[np.float32]]]:
+    """The committed primary, keeping every feature matrix it is given."""
+    models = Path(__file__).resolve().parents[2] / "models"
+    model = PrimaryModel.load(models, load_manifest(models), prefer_gpu=False)
+    seen: list[NDArray[np.float32]] = []
+
+    class Recording(PrimaryModel):
+        def predict(
+            self, features: NDArray[np.float32], options: ort.RunOptions | None = None
+        ) -> NDArray[np.float32]:
+            seen.append(features.copy())
+            return super().predict(features, options)
+
+    return Recording(model.session, model.features, model.provider), seen
+
+
+def _store_ladder(client: redis.Redis, prefix: str) -> tuple[Ladder, PrimaryLevel, list[Any]]:
+    model, seen = _recording_primary()
+    config = BreakerConfig(window_size=4, minimum_calls=1)
+    level = PrimaryLevel(
+        model,
+        RedisFeatureStore(client, prefix=prefix),
+        CircuitBreaker("feature_store", config),
+        CircuitBreaker("primary", config),
+        timeout_s=5.0,
+        writes=WriteBehind(client),
+    )
+    ladder = Ladder([level, SafeDefaultLevel()], None, DecisionPolicy(), "v")
+    return ladder, level, seen
+
+
+@pytest.mark.parametrize("bad", BAD_ROWS)
+def test_a_rows_bad_value_stays_that_rows_problem(
+    redis_client: redis.Redis, bad: dict[str, float]
+) -> None:
+    """Through the ladder and the real store: the bad row is flagged and skips the models, the
+    store's breaker records no failure, and its neighbours get exactly the features (and the
+    store exactly the contents) they get without it."""
+    plain, plain_level, plain_seen = _store_ladder(redis_client, f"test:{uuid.uuid4().hex[:8]}:")
+    mixed, mixed_level, mixed_seen = _store_ladder(redis_client, f"test:{uuid.uuid4().hex[:8]}:")
+    batch = _valid_batch(n_customers=60)
+    for start in range(0, len(batch), 100):
+        part = batch.take(np.arange(start, min(start + 100, len(batch))))
+        score_batch(part, plain)
+        out = score_batch(_with_bad_row(part, bad), mixed)
+        assert out.tags.names(int(out.flags[-1])) == _flag_of(bad)
+        assert SOURCES[out.source[-1]].value == "safe_default"
+        assert {SOURCES[c].value for c in out.source[:-1]} == {"primary"}
+    plain_level.writes.wait()
+    mixed_level.writes.wait()
+    assert len(mixed_seen) == len(plain_seen) > 1
+    for got, expected in zip(mixed_seen, plain_seen, strict=True):
+        assert np.array_equal(got, expected)
+    for level in (mixed_level.store_breaker, mixed_level.breaker):
+        snapshot = level.snapshot()
+        assert snapshot.state is BreakerState.CLOSED
+        assert snapshot.calls_by_outcome["failure"] == 0
+    assert _store_contents(redis_client, mixed_level.store.prefix) == _store_contents(
+        redis_client, plain_level.store.prefix
+    )
+    mixed_level.close()
+    plain_level.close()
+
+
+def _flag_of(bad: dict[str, float]) -> list[str]:
+    return ["invalid_amount"] if "amount" in bad else ["invalid_time"]

@@ -77,7 +77,7 @@ def test_unusable_inputs_skip_the_models_and_are_flagged() -> None:
 
 
 def test_unknown_categories_are_flagged_but_still_scored_by_models() -> None:
-    batch = make_batch({"merchant_category": "space_tourism", "entry_mode": "unknown"})
+    batch = make_batch({"merchant_category": "space_tourism", "entry_mode": "telepathy"})
     out = score_batch(batch, ladder_of(FakeLevel(Source.PRIMARY, {0: 0.3})))
     assert sources(out) == ["primary"]
     assert out.tags.names(int(out.flags[0])) == ["unknown_category", "unknown_entry_mode"]

@@ -14,6 +14,7 @@ from tests.factories import make_batch
 from tests.onnx_models import (
     models_dir_with_primary,
     nan_model,
+    nan_where_model,
     raising_model,
     slow_model,
     wrong_shape_model,
@@ -57,10 +58,10 @@ class SentWrites:
     """Keeps the commands the level sends instead of sending them to Redis."""
 
     def __init__(self) -> None:
-        self.sent: list[list[str]] = []
+        self.sent: list[list[list[str]]] = []
 
-    def send(self, breaker: CircuitBreaker, command: list[str]) -> None:
-        self.sent.append(command)
+    def send(self, breaker: CircuitBreaker, commands: list[list[str]]) -> None:
+        self.sent.append(commands)
 
     def wait(self) -> None:
         pass
@@ -69,19 +70,28 @@ class SentWrites:
         pass
 
 
-def breaker(name: str) -> CircuitBreaker:
-    return CircuitBreaker(name, BreakerConfig(window_size=4, minimum_calls=2, open_wait_s=60))
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def breaker(name: str, clock: FakeClock | None = None) -> CircuitBreaker:
+    config = BreakerConfig(window_size=4, minimum_calls=2, open_wait_s=60, half_open_permits=1)
+    return CircuitBreaker(name, config, clock or time.monotonic)
 
 
 def ladder_with(
-    models: Path, store: FakeStore, timeout_s: float = 1.0
+    models: Path, store: FakeStore, timeout_s: float = 1.0, clock: FakeClock | None = None
 ) -> tuple[Ladder, PrimaryLevel]:
     manifest = load_manifest(models)
     primary = PrimaryLevel(
         PrimaryModel.load(models, manifest, prefer_gpu=False),
         store,  # type: ignore[arg-type]
-        breaker("feature_store"),
-        breaker("primary"),
+        breaker("feature_store", clock),
+        breaker("primary", clock),
         timeout_s,
         SentWrites(),  # type: ignore[arg-type]
     )
@@ -108,7 +118,7 @@ def test_the_real_primary_answers_and_updates_the_store(tmp_path: Path, batch: E
     )
     assert answered_by(batch, ladder) == ({"primary"}, set())
     assert store.updates == 1
-    assert primary.writes.sent == [["UPDATE", "16"]]  # type: ignore[attr-defined]
+    assert primary.writes.sent == [[["UPDATE", "16"]]]  # type: ignore[attr-defined]
 
 
 def test_nan_outputs_fall_through_to_the_fallback(tmp_path: Path, batch: EventBatch) -> None:
@@ -160,6 +170,96 @@ def test_a_failing_feature_store_sends_rows_to_the_fallback_then_opens(
     answered_by(batch, ladder)
     assert primary.store_breaker.state is BreakerState.OPEN
     assert answered_by(batch, ladder) == ({"fallback"}, {"feature_store:circuit_open"})
+
+
+MARKER = 4242.0  # an amount (feature 0) for which nan_where_model answers NaN
+
+
+def _marked_batch(start: int, rows: int = 16, every: int = 8) -> EventBatch:
+    return make_batch(
+        *(
+            {"transaction_id": f"t{start + i}", "amount": MARKER if i % every == 0 else 10.0 + i}
+            for i in range(rows)
+        )
+    )
+
+
+def test_nan_for_some_rows_sends_only_those_rows_to_the_fallback(tmp_path: Path) -> None:
+    """Rows whose own values make the model answer NaN are that rows' problem: across many
+    batches their neighbours stay with the primary and the breaker never counts a failure."""
+    models = models_dir_with_primary(tmp_path / "m", nan_where_model(N_FEATURES, 0, MARKER))
+    ladder, primary = ladder_with(models, FakeStore())
+    for start in range(0, 16 * 30, 16):
+        batch = _marked_batch(start)
+        out = score_batch(batch, ladder)
+        marked = batch.amount == MARKER
+        assert {SOURCES[c].value for c in out.source[~marked]} == {"primary"}
+        assert {SOURCES[c].value for c in out.source[marked]} == {"fallback"}
+        assert {n for b in out.failures[marked].tolist() for n in out.tags.names(b)} == {
+            "primary:invalid_output"
+        }
+        assert not out.failures[~marked].any()
+    snapshot = primary.breaker.snapshot()
+    assert snapshot.state is BreakerState.CLOSED
+    assert snapshot.calls_by_outcome["failure"] == 0
+
+
+def test_a_lone_row_with_nan_output_is_no_evidence_against_the_model(tmp_path: Path) -> None:
+    """At low rates batches hold one event: its NaN says nothing about the model."""
+    models = models_dir_with_primary(tmp_path / "m", nan_where_model(N_FEATURES, 0, MARKER))
+    ladder, primary = ladder_with(models, FakeStore())
+    for start in range(10):
+        assert answered_by(_marked_batch(start, rows=1), ladder) == (
+            {"fallback"},
+            {"primary:invalid_output"},
+        )
+    assert primary.breaker.state is BreakerState.CLOSED
+    assert answered_by(make_batch({"amount": 12.0}), ladder) == ({"primary"}, set())
+
+
+def test_nan_for_every_row_of_a_batch_is_a_failed_call(tmp_path: Path, batch: EventBatch) -> None:
+    ladder, primary = ladder_with(
+        models_dir_with_primary(tmp_path / "m", nan_model(N_FEATURES)), FakeStore()
+    )
+    for _ in range(2):
+        answered_by(batch, ladder)
+    assert primary.breaker.state is BreakerState.OPEN
+
+
+def test_a_run_that_cannot_start_still_returns_its_half_open_permit(
+    tmp_path: Path, batch: EventBatch
+) -> None:
+    """The primary's permit is taken inside the guarded section: a run that fails before it
+    starts (here: the executor is shut down) is recorded, so half-open never hangs."""
+    clock = FakeClock()
+    models = models_dir_with_primary(tmp_path / "m", _committed_primary())
+    ladder, primary = ladder_with(models, FakeStore(), clock=clock)
+    for _ in range(2):
+        primary.breaker.record(0.0, failed=True)
+    clock.now += 61
+    primary._executor.shutdown()
+    assert answered_by(batch, ladder) == ({"fallback"}, {"primary:error"})
+    assert primary.breaker.state is BreakerState.OPEN, "the trial was recorded as failed"
+
+
+def test_an_unexpected_store_error_returns_its_half_open_permit(
+    tmp_path: Path, batch: EventBatch
+) -> None:
+    clock = FakeClock()
+    store = FakeStore()
+    ladder, primary = ladder_with(
+        models_dir_with_primary(tmp_path / "m", _committed_primary()), store, clock=clock
+    )
+    for _ in range(2):
+        primary.store_breaker.record(0.0, failed=True)
+    clock.now += 61
+    store.aggregates = _raise_key_error  # type: ignore[method-assign]
+    assert answered_by(batch, ladder) == ({"fallback"}, {"primary:internal_error"})
+    assert primary.store_breaker.state is BreakerState.OPEN
+
+
+def _raise_key_error(batch: EventBatch) -> None:
+    raise KeyError("a bug in the store")
 
 
 def _committed_primary() -> bytes:

@@ -1,7 +1,8 @@
 """Circuit breakers for the worker's dependencies (resilience4j's count-based semantics).
 
-Usage: ``if breaker.try_acquire(): ...call...; breaker.record(duration_s, failed)``; when it
-is refused, fall to the next level at once.
+Usage: ``if breaker.try_acquire(): ...call...; breaker.record(duration_s, failed)`` (or
+``breaker.release()`` if the call was not made after all); when it is refused, fall to the
+next level at once.
 """
 
 from worker.breaker.breaker import (

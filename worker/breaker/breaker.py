@@ -114,6 +114,10 @@ class _State(ABC):
     @abstractmethod
     def record(self, failed: bool, slow: bool, now: float) -> _State | None: ...
 
+    def release(self) -> None:
+        """A permit came back unused. Only a half-open state counts its permits."""
+        return None
+
     @property
     @abstractmethod
     def window(self) -> CountWindow: ...
@@ -202,6 +206,12 @@ class _HalfOpen(_State):
         self._granted += 1
         return _Acquired(permitted=True)
 
+    def release(self) -> None:
+        # Only a permit still out can come back: a stale one (granted before this state, or
+        # released twice) must not let more trials out than the state allows.
+        if self._granted > self._trials.calls:
+            self._granted -= 1
+
     def record(self, failed: bool, slow: bool, now: float) -> _State | None:
         self._trials.record(failed, slow)
         if self._trials.calls < self._config.half_open_permits:
@@ -223,9 +233,11 @@ class _HalfOpen(_State):
 class CircuitBreaker:
     """Guards one dependency: ask ``try_acquire()`` before a call, ``record()`` after it.
 
-    Every permitted call must be recorded (failed or not): a permit granted while half-open
-    and never recorded keeps the breaker half-open. An open breaker answers at once, never
-    waits. Safe across threads, though a worker uses one breaker from one thread.
+    Every permit must come back: ``record()`` for a call that was made (failed or not),
+    ``release()`` for one that was not (resilience4j's ``releasePermission``). A permit
+    granted while half-open and never returned keeps the breaker half-open, refusing every
+    later call. An open breaker answers at once, never waits. Safe across threads, though a
+    worker uses one breaker from one thread.
     """
 
     def __init__(
@@ -270,6 +282,14 @@ class CircuitBreaker:
                 self._counts[NOT_PERMITTED] += 1
             self._move_to(acquired.next_state)
             return acquired.permitted
+
+    def release(self) -> None:
+        """Hand back a permit that was not used: the call was never made, or ended in a way
+        that says nothing about the dependency. Not an outcome, so not in the window or the
+        counts; while half-open the permit can be granted again. Without a permit out (e.g.
+        one from before the last transition) it changes nothing."""
+        with self._lock:
+            self._state.release()
 
     def record(self, duration_s: float, failed: bool) -> None:
         """Report a finished call; at or over ``slow_call_duration_s`` it is slow, even if ok."""

@@ -15,7 +15,7 @@ small bias (a cache hit, the usual redelivery, is not counted twice).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import redis
@@ -123,13 +123,33 @@ class _Entity:
 _CARD = _Entity("c", 33, CARD_WINDOWS, 32)  # windows back to day - 29
 _TERMINAL = _Entity("t", 26, TERMINAL_WINDOWS, 40)  # windows back to day - 37
 
+# The most cents one row may add: more would spill into the count packed above them (and
+# past 1e17 the script's Lua numbers, doubles, reach Redis as "1e+17": an error that fails
+# the whole call, every other key of it included).
+MAX_ROW_CENTS = (1 << _CARD.shift) - 1
+# The last day a ring slot can hold (a big-endian int32; day 0 is 1970-01-01).
+MAX_DAY = (1 << 31) - 1
+
+
+def storable(batch: EventBatch) -> NDArray[np.bool_]:
+    """Rows the store can count exactly. Validation keeps others from the store; should one
+    come all the same, it is left out (neither written nor in the batch's own sums), so that
+    one row's value can never fail or change the others'."""
+    amount, day = batch.amount, batch.epoch_day
+    # Written so that NaN fails too.
+    cents_fit = (amount >= 0) & (amount * 100 <= MAX_ROW_CENTS)
+    return np.asarray(cents_fit & (day >= 0) & (day <= MAX_DAY))
+
 
 def _pairs(
     ids: NDArray[np.object_], day: NDArray[np.int64], codes: NDArray[np.int64] | None = None
 ) -> tuple[NDArray[np.object_], NDArray[np.int64], NDArray[np.intp]]:
     """Unique (entity, day) pairs of a batch and, per row, the index of its pair."""
     codes = entity_codes(ids) if codes is None else codes
-    combined = codes * (1 << 32) + (day - day.min())
+    # Mixed radix over the batch's own day span: distinct pairs never share a number, however
+    # far apart the days (a fixed 2**32-day band let a day far off land on another entity).
+    offset = day - day.min()
+    combined = codes * (int(offset.max()) + 1) + offset
     _, first, inverse = np.unique(combined, return_index=True, return_inverse=True)
     return ids[first], day[first], inverse.reshape(-1)
 
@@ -164,6 +184,27 @@ def _holds_day(
 ) -> NDArray[np.bool_]:
     """Per (entity, day) pair: its slot for that day held that very day."""
     return np.asarray(held[np.arange(len(day)), day % entity.slots] == day)
+
+
+def _own_sums(
+    batch: EventBatch, cards: NDArray[np.int64], terminals: NDArray[np.int64]
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """The batch's own rows in each row's windows, as ``update`` will count them: rows the
+    store cannot count add nothing (a value of 0 and a day of their neighbours')."""
+    keep = storable(batch)
+    day = batch.epoch_day
+    if not keep.all():
+        # Any day of a kept row will do for a row that adds nothing; a far day must not even
+        # reach the window arithmetic.
+        day = np.where(keep, day, day[keep][0] if keep.any() else 0)
+        batch = replace(batch, amount=np.where(keep, batch.amount, 0.0))
+    no_frauds = np.zeros(len(batch), dtype=np.bool_)
+    weight = keep.astype(np.int64)[:, None]
+    own_cards = window_sums(cards, day, card_values(batch) * weight, CARD_WINDOWS)
+    own_terms = window_sums(
+        terminals, day, terminal_values(batch, no_frauds) * weight, TERMINAL_WINDOWS
+    )
+    return own_cards, own_terms
 
 
 @dataclass(frozen=True)
@@ -248,14 +289,7 @@ class RedisFeatureStore:
         )
         stored_cards = _window_totals(card_rings, card_days, _CARD)[card_rows]
         stored_terms = _window_totals(term_rings, term_days, _TERMINAL)[term_rows]
-        no_frauds = np.zeros(len(batch), dtype=np.bool_)
-        own_cards = window_sums(cards, day, card_values(batch), CARD_WINDOWS)
-        own_terms = window_sums(
-            terminals,
-            day,
-            terminal_values(batch, no_frauds),
-            TERMINAL_WINDOWS,
-        )
+        own_cards, own_terms = _own_sums(batch, cards, terminals)
         return stored_cards + own_cards, stored_terms + own_terms
 
     def update(self, batch: EventBatch) -> None:
@@ -265,7 +299,14 @@ class RedisFeatureStore:
 
     def update_commands(self, batch: EventBatch) -> list[list[EncodableT]]:
         """The commands ``update`` runs, for a caller that sends them and reads the replies
-        later: script calls of at most ``KEYS_PER_CALL`` keys each."""
+        later: script calls of at most ``KEYS_PER_CALL`` keys each. Rows the store cannot
+        count (``storable``) are left out; the read's hints then no longer apply (correct,
+        one call more where a key had the day)."""
+        keep = storable(batch)
+        if not keep.all():
+            batch = batch.take(keep)
+        if len(batch) == 0:
+            return []
         no_frauds = np.zeros(len(batch), dtype=np.bool_)
         card_inc, term_inc = card_values(batch), terminal_values(batch, no_frauds)
         read = self._last_read

@@ -16,3 +16,7 @@ CATEGORIES: tuple[str, ...] = (
 HIGH_RISK: tuple[str, ...] = ("gambling", "crypto", "wire_transfer")
 CHANNELS: tuple[str, ...] = ("pos", "ecommerce", "atm")
 ENTRY_MODES: tuple[str, ...] = ("chip", "contactless", "magstripe", "keyed", "ecommerce")
+# What the v2 schema gives ``entry_mode`` for an event of a v1 producer, which had no such
+# field: "not reported", not a value nobody knows. Encoded, like any value outside
+# ENTRY_MODES, as all zeros — which is what the models were trained with for such events.
+ENTRY_MODE_NOT_REPORTED = "unknown"

@@ -14,7 +14,6 @@ from worker.columns import factorize
 
 # Day offsets are added to keys; this margin keeps ``day + lo`` inside the entity's key band.
 _DAY_MARGIN = 1024
-_DAY_BAND = 1 << 32
 
 
 @dataclass(frozen=True)
@@ -62,8 +61,12 @@ def window_sums(
     if n == 0:
         return out
     shifted = day - day.min() + _DAY_MARGIN
+    # Each entity's band is as wide as the batch's own day span (plus margins), so no day,
+    # however far, reaches into the next entity's band and unsorts the keys. The widest span
+    # int64 milliseconds give (about 2**38 days) times up to 2**24 entities fits an int64.
+    band = int(shifted.max()) + _DAY_MARGIN + 1
     order = np.lexsort((np.arange(n), shifted, entity))
-    keys = entity[order] * _DAY_BAND + shifted[order]
+    keys = entity[order] * band + shifted[order]
     prefix = np.vstack([np.zeros((1, k), dtype=np.int64), np.cumsum(values[order], axis=0)])
     position = np.arange(n)
     for index, window in enumerate(windows):

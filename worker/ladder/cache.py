@@ -108,8 +108,10 @@ class CacheLevel:
         for i, field in enumerate(fields):
             pairs += (field, blob[i * SCORE_BYTES : (i + 1) * SCORE_BYTES])
         bucket = self.bucket_key()
-        self.writes.send(self.breaker, ["HSET", bucket, *pairs])
-        self.writes.send(self.breaker, ["EXPIRE", bucket, 2 * self.ttl_s])
+        # One call, one permit: a half-open breaker never keeps the HSET and loses its EXPIRE.
+        self.writes.send(
+            self.breaker, [["HSET", bucket, *pairs], ["EXPIRE", bucket, 2 * self.ttl_s]]
+        )
 
     def _keys_of(self, ctx: BatchContext, rows: NDArray[np.intp]) -> list[bytes]:
         """The fields computed while reading, for these rows (all of them were offered then)."""

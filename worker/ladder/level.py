@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import Enum
 from functools import cached_property
 from typing import Protocol, TypeVar
 
@@ -12,6 +13,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from worker.breaker import CircuitBreaker
+from worker.errors import FraudWorkerError
 from worker.events import EventBatch
 from worker.features.event import event_features
 from worker.ladder.budget import Budget
@@ -74,18 +76,65 @@ def valid_probabilities(scores: NDArray[np.float64]) -> NDArray[np.bool_]:
     return np.asarray(np.isfinite(scores) & (scores >= 0.0) & (scores <= 1.0))
 
 
+class CallFailed(FraudWorkerError):
+    """A guarded call failed for a reason it names (``timeout``, ``invalid_output``): the
+    failure the ladder tags is ``<breaker>:<reason>``."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Verdict(Enum):
+    """What a call's answer says about the dependency."""
+
+    SUCCESS = "success"
+    FAILURE = "failure"
+    # Neither: the permit is released, not recorded (the answer may be used all the same).
+    NO_EVIDENCE = "no_evidence"
+
+
+def _success(value: object) -> Verdict:
+    return Verdict.SUCCESS
+
+
 def guarded(
-    breaker: CircuitBreaker, call: Callable[[], T], errors: tuple[type[BaseException], ...]
+    breaker: CircuitBreaker,
+    call: Callable[[], T],
+    errors: tuple[type[BaseException], ...],
+    judge: Callable[[T], Verdict] = _success,
 ) -> tuple[T | None, str | None]:
-    """Call a dependency through its breaker: an open breaker answers at once, a failure is
-    recorded with its duration (slow calls count too)."""
+    """Call a dependency through its breaker; its permit always comes back.
+
+    An open breaker answers at once. ``errors`` and ``CallFailed`` are the dependency's
+    failures: recorded with their duration (slow calls count too), answered with a failure
+    name. An answer is recorded as ``judge`` says. Any other ``Exception`` is recorded as a
+    failure too — the call gave no answer, and an unreturned permit would leave a half-open
+    breaker refusing forever — and then re-raised, since it may be our bug rather than the
+    dependency's: the ladder logs it with its traceback as ``<level>:internal_error``
+    instead of hiding it as ``unavailable``. A ``BaseException`` (interrupt, exit) says
+    nothing about the dependency: the permit is released.
+    """
     if not breaker.try_acquire():
         return None, f"{breaker.name}:circuit_open"
     start = time.monotonic()
     try:
         value = call()
+        verdict = judge(value)
+    except CallFailed as exc:
+        breaker.record(time.monotonic() - start, failed=True)
+        return None, f"{breaker.name}:{exc.reason}"
     except errors:
         breaker.record(time.monotonic() - start, failed=True)
         return None, f"{breaker.name}:unavailable"
-    breaker.record(time.monotonic() - start, failed=False)
+    except Exception:
+        breaker.record(time.monotonic() - start, failed=True)
+        raise
+    except BaseException:
+        breaker.release()
+        raise
+    if verdict is Verdict.NO_EVIDENCE:
+        breaker.release()
+    else:
+        breaker.record(time.monotonic() - start, failed=verdict is Verdict.FAILURE)
     return value, None

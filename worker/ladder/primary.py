@@ -8,7 +8,6 @@ later batches skip the primary instead of queueing behind it.
 
 from __future__ import annotations
 
-import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 
@@ -20,10 +19,37 @@ from numpy.typing import NDArray
 from worker.breaker import CircuitBreaker
 from worker.features.stateful import stateful_features
 from worker.features.store import RedisFeatureStore
-from worker.ladder.level import BatchContext, LevelResult, guarded, valid_probabilities
+from worker.ladder.level import (
+    BatchContext,
+    CallFailed,
+    LevelResult,
+    Verdict,
+    guarded,
+    valid_probabilities,
+)
 from worker.ladder.types import SOURCES, ScoredBatch, Source
 from worker.ladder.writes import WriteBehind, Writes
 from worker.models.primary import PrimaryModel
+
+# A batch whose every row the model answers with no probability counts against the model only
+# from this many rows up: one or a few such rows (a lone event at a low rate) may owe it to
+# their own values, which is their problem, not the model's.
+MIN_ROWS_TO_JUDGE = 8
+
+
+def judge_scores(scores: NDArray[np.float64]) -> Verdict:
+    """The primary's breaker rule for an answer of the right shape.
+
+    A NaN or out-of-range score is that row's problem: the row falls through alone (tagged
+    ``primary:invalid_output``) and the call is a success while any row got a probability.
+    The model is broken for the batch as a whole — a failed call — only when no row of at
+    least ``MIN_ROWS_TO_JUDGE`` got one; with fewer rows, all invalid, the call is no
+    evidence either way and its permit is released. Errors, timeouts, a busy model and a
+    wrong shape are always failed calls (``_predict``).
+    """
+    if valid_probabilities(scores).any():
+        return Verdict.SUCCESS
+    return Verdict.FAILURE if len(scores) >= MIN_ROWS_TO_JUDGE else Verdict.NO_EVIDENCE
 
 
 class PrimaryLevel:
@@ -58,42 +84,43 @@ class PrimaryLevel:
         if aggregates is None:
             return LevelResult.failed(failure or "feature_store:unavailable")
         features = np.hstack([ctx.event_x[rows], stateful_features(part, *aggregates)])
-        if not self.breaker.try_acquire():
-            return LevelResult.failed("primary:circuit_open")
-        scores, failure = self._predict(self.model, features, ctx.budget.within(self.timeout_s))
+        model, timeout_s = self.model, ctx.budget.within(self.timeout_s)
+
+        def predict() -> NDArray[np.float64]:
+            return self._predict(model, features, timeout_s)
+
+        # Unpacked apart: unpacking at once makes mypy infer T as Optional and refuse the judge.
+        answer = guarded(self.breaker, predict, (), judge_scores)
+        scores, failure = answer
         if scores is None:
             return LevelResult.failed(failure or "primary:error")
         valid = valid_probabilities(scores)
-        if not valid.all():
-            failure = "primary:invalid_output"
+        failure = None if valid.all() else "primary:invalid_output"
         return LevelResult(rows[valid], scores[valid], failure)
 
     def _predict(
         self, model: PrimaryModel, features: NDArray[np.float32], timeout_s: float
-    ) -> tuple[NDArray[np.float64] | None, str | None]:
-        """Run the model under its deadline; record the outcome in the primary's breaker."""
+    ) -> NDArray[np.float64]:
+        """One score per row, under the deadline; raises ``CallFailed`` naming why not.
+
+        Runs inside the breaker's guarded section: whatever fails here, from a run that
+        cannot even start (an executor shut down) to a wrong shape, returns the permit.
+        """
         if self._inflight is not None and not self._inflight.done():
-            self.breaker.record(self.timeout_s, failed=True)
-            return None, "primary:busy"
+            raise CallFailed("busy")  # a terminated run is still unwinding
         options = ort.RunOptions()
-        started = time.monotonic()
-        future = self._executor.submit(model.predict, features, options)
-        self._inflight = future
         try:
-            out = future.result(timeout=timeout_s).astype(np.float64)
+            future = self._executor.submit(model.predict, features, options)
+            self._inflight = future
+            out = future.result(timeout=timeout_s)
         except FutureTimeout:
             options.terminate = True
-            self.breaker.record(time.monotonic() - started, failed=True)
-            return None, "primary:timeout"
-        except Exception:  # onnxruntime raises untyped errors; the model is what failed
-            self.breaker.record(time.monotonic() - started, failed=True)
-            return None, "primary:error"
+            raise CallFailed("timeout") from None
+        except Exception as exc:  # onnxruntime raises untyped errors; the model is what failed
+            raise CallFailed("error") from exc
         if out.shape != (len(features),):
-            self.breaker.record(time.monotonic() - started, failed=True)
-            return None, "primary:invalid_output"
-        ok = bool(valid_probabilities(out).all())
-        self.breaker.record(time.monotonic() - started, failed=not ok)
-        return out, None
+            raise CallFailed("invalid_output")  # not per row: the batch as a whole is wrong
+        return out.astype(np.float64)
 
     def finish(self, ctx: BatchContext, outcome: ScoredBatch) -> None:
         """Count the batch's transactions in the feature store — except cache hits, which
@@ -102,8 +129,8 @@ class PrimaryLevel:
         if not fresh.any():
             return
         part = ctx.batch.take(np.flatnonzero(fresh))
-        for command in self.store.update_commands(part):
-            self.writes.send(self.store_breaker, command)
+        # All of the batch's script calls on one permit: half-open keeps all or none of them.
+        self.writes.send(self.store_breaker, self.store.update_commands(part))
 
     def close(self) -> None:
         self.writes.close()
