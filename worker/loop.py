@@ -1,8 +1,10 @@
-"""The consume → decode → score → produce → store-offsets loop of one group member.
+"""The consume → decode → score → produce → settle loop of one group member.
 
-At-least-once: an input's offset is stored only after all its outputs were acknowledged, and
-auto-commit carries stored offsets. Partitions are committed before they are given up. On
-SIGTERM/SIGINT the batch in flight finishes, then the member commits, leaves and exits 0.
+The loop only orders the stages; the Kafka edge (``worker/kafka/``) owns what the clients
+do and when an input counts as done (the offset policy: at-least-once or exactly-once).
+Clients can be injected, so the loop's failure paths are tested with stubs as well as with
+the real broker. On SIGTERM/SIGINT the batch in flight finishes, then the member settles,
+commits, leaves and exits 0; a failure stops it without committing past lost work.
 """
 
 from __future__ import annotations
@@ -13,26 +15,22 @@ import time
 from dataclasses import dataclass
 from types import FrameType
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, Message, Producer
 
-from worker.codec import (
-    RecordEncoder,
-    default_schemas_dir,
-    load_schema,
-)
+from worker.codec import RecordEncoder, default_schemas_dir, load_schema
 from worker.codec.avro import TRANSACTION_READER_SCHEMA
 from worker.codec.columnar import ColumnarDecoder, ColumnarEncoder
 from worker.codec.configured import schema_registry
 from worker.health import Health
-from worker.kafka.config import client_config
-from worker.kafka.consumer import consumer_config, next_offsets
+from worker.kafka.consumer import BatchSource
+from worker.kafka.offsets import offset_policy
+from worker.kafka.producer import worker_producer_config
 from worker.ladder import score_batch
 from worker.metrics import WorkerMetrics
 from worker.runtime import Runtime
 from worker.settings import Settings
-from worker.sinks.outputs import Encoders, dead_letter_outputs, result_outputs
-from worker.sinks.producer import OutputSink, producer_config
-from worker.source.decode import DecodedBatch, decode_messages
+from worker.sinks.outputs import BatchOutputs, Encoders, Limits, batch_outputs
+from worker.source.decode import decode_messages
 
 log = logging.getLogger(__name__)
 LAG_EVERY_S = 1.0
@@ -59,22 +57,37 @@ class BatchReport:
 
 
 class Worker:
-    def __init__(self, settings: Settings, runtime: Runtime, metrics: WorkerMetrics) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        runtime: Runtime,
+        metrics: WorkerMetrics,
+        consumer: Consumer | None = None,
+        producer: Producer | None = None,
+    ) -> None:
         self.settings = settings
         self.runtime = runtime
         self.metrics = metrics
-        self.health = Health(stall_after_s=settings.worker.max_poll_interval_ms / 1000)
+        worker = settings.worker
+        self.health = Health(
+            stall_after_s=worker.max_poll_interval_ms / 1000,
+            assignment_timeout_s=worker.assignment_timeout_s,
+            allow_degraded_start=worker.allow_degraded_start,
+        )
+        self.health.set_load_problems(runtime.problems)
         self.decoder, self.encoders = build_codecs(settings)
-        self.consumer = Consumer(consumer_config(settings))
-        flush_ms = settings.worker.flush_timeout_ms
-        producer = Producer(client_config(settings, **producer_config(flush_ms)))
-        self.sink = OutputSink(producer, flush_ms / 1000)
+        self.limits = Limits(worker.max_message_bytes, worker.dead_letter_raw_max_bytes)
+        on_broker = self.health.set_broker_up
+        if consumer is None:
+            self.source = BatchSource.connect(settings, on_broker)
+        else:
+            self.source = BatchSource(consumer, settings.topics.input, on_broker)
+        if producer is None:  # not ``or``: a producer with nothing queued is falsy
+            producer = Producer(worker_producer_config(settings))
+        self.policy = offset_policy(settings, self.source, producer)
         self._stopping = False
         self._last_lag = 0.0
         self._lag_labels: set[tuple[str, str]] = set()
-        # Partitions owned, kept by the rebalance callbacks: readable from other threads,
-        # unlike the consumer, which belongs to the loop's thread.
-        self.assigned: set[int] = set()
         # (wall, CPU) clocks at the first batch: benchmarks measure from there.
         self.first_batch_at: tuple[float, float] | None = None
         for name, breaker in runtime.breakers.items():
@@ -83,6 +96,11 @@ class Worker:
         metrics.model.info(
             {"model_version": runtime.ladder.model_version, "provider": runtime.provider}
         )
+
+    @property
+    def assigned(self) -> set[int]:
+        """Partition numbers owned now (readable from other threads)."""
+        return {partition for _topic, partition in self.source.owned}
 
     def stop(self, signum: int | None = None, _frame: FrameType | None = None) -> None:
         """Ask the loop to finish the batch in flight and leave."""
@@ -97,126 +115,94 @@ class Worker:
 
     def run(self, max_batches: int | None = None, max_events: int | None = None) -> int:
         """Consume until stopped (or ``max_batches`` / ``max_events``, for benchmarks)."""
-        topic = self.settings.topics.input
-        self.consumer.subscribe(
-            [topic], on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_revoke
-        )
+        self.source.subscribe(self.policy)
         self.health.start()
-        self.health.set_broker_up(True)
-        log.info("consuming %s as group %s", topic, self.settings.worker.group_id)
-        batches = events = 0
-        worker = self.settings.worker
+        log.info(
+            "consuming %s as group %s (%s)",
+            self.settings.topics.input,
+            self.settings.worker.group_id,
+            self.settings.worker.processing_guarantee,
+        )
         try:
-            while not self._stopping and (max_batches is None or batches < max_batches):
-                messages = self.next_batch(worker.batch_max, worker.batch_wait_ms / 1000)
-                self.health.beat()
-                if messages:
-                    if self.first_batch_at is None:
-                        self.first_batch_at = (time.monotonic(), time.process_time())
-                    events += self.process(messages).consumed
-                    batches += 1
-                    if max_events is not None and events >= max_events:
-                        break
-                self._update_lag()
-        finally:
-            self._shutdown()
+            self._loop(max_batches, max_events)
+        except BaseException:
+            self._shutdown(failed=True)
+            raise
+        self._shutdown(failed=False)
         return 0
 
-    def next_batch(self, batch_max: int, wait_s: float) -> list[Message]:
-        """Whatever has arrived, up to ``batch_max``, without waiting; if nothing has, the
-        first message within ``wait_s`` and whatever came with it.
-
-        Natural batching: under load the backlog that builds up while a batch is scored
-        makes the next batch large (throughput), and at moderate rates no event waits for a
-        batch to fill (latency). ``consume(n, timeout)`` alone would wait out the timeout
-        whenever fewer than ``n`` messages are there.
-        """
-        messages = self.consumer.consume(batch_max, 0)
-        if messages:
-            return messages
-        first = self.consumer.poll(wait_s)
-        if first is None:
-            return []
-        return [first, *self.consumer.consume(batch_max - 1, 0)]
+    def _loop(self, max_batches: int | None, max_events: int | None) -> None:
+        batches = events = 0
+        worker = self.settings.worker
+        while not self._stopping and (max_batches is None or batches < max_batches):
+            messages = self.source.next_batch(worker.batch_max, worker.batch_wait_ms / 1000)
+            self.health.beat()
+            if messages:
+                if self.first_batch_at is None:
+                    self.first_batch_at = (time.monotonic(), time.process_time())
+                events += self.process(messages).consumed
+                batches += 1
+                if max_events is not None and events >= max_events:
+                    break
+            else:
+                self.policy.settle()  # idle: what was acknowledged since counts as done now
+            self._report()
 
     def process(self, messages: list[Message]) -> BatchReport:
-        """One batch: decode, score, produce every output, then store the offsets."""
+        """One batch: decode, score, hand every output to the offset policy."""
         began = time.monotonic()
         decoded = decode_messages(messages, self.decoder)
-        outputs = [dead_letter_outputs(decoded, self.settings.topics, self.encoders.dead_letter)]
-        review = 0
+        scored = None
         if len(decoded.events):
             scored = score_batch(decoded.events, self.runtime.ladder)
-            results, review = result_outputs(scored, self.settings.topics, self.encoders)
-            outputs += results
             self.metrics.observe_batch(scored)
+        out = batch_outputs(decoded, scored, self.settings.topics, self.encoders, self.limits)
         produced = time.monotonic()
-        self.sink.send(outputs, next_offsets(decoded.consumed))
-        self._store(self.sink.acknowledged())
+        self.policy.send(out.outputs, decoded.consumed)
+        self.policy.settle()
         self.metrics.stage_seconds.labels("produce").observe(time.monotonic() - produced)
-        self._count(decoded, review)
+        self._count(out, len(decoded.consumed))
         self.metrics.stage_seconds.labels("batch").observe(time.monotonic() - began)
-        return BatchReport(len(messages), len(decoded.events), review, len(decoded.undecodable))
+        scored_rows = len(decoded.events) - (len(out.dead_letters) - len(decoded.undecodable))
+        return BatchReport(len(messages), scored_rows, out.review, len(out.dead_letters))
 
-    def _count(self, decoded: DecodedBatch, review: int) -> None:
-        self.metrics.batch_size.observe(len(decoded.consumed))
-        self.metrics.review.inc(review)
-        for _message, error in decoded.undecodable:
-            self.metrics.dead_letters.labels(error.code).inc()
-        if decoded.undecodable:
-            log.warning(
-                "%d undecodable events sent to the dead-letter topic", len(decoded.undecodable)
-            )
+    def _count(self, out: BatchOutputs, consumed: int) -> None:
+        self.metrics.batch_size.observe(consumed)
+        self.metrics.review.inc(out.review)
+        for rejected in out.dead_letters:
+            self.metrics.dead_letters.labels(rejected.code).inc()
+        if out.dead_letters:
+            log.warning("%d events sent to the dead-letter topic", len(out.dead_letters))
 
-    def _store(self, offsets: list[TopicPartition]) -> None:
-        if offsets:
-            self.consumer.store_offsets(offsets=offsets)
-
-    def _commit(self) -> None:
-        """Wait for outputs in flight, store their offsets, commit synchronously."""
-        self._store(self.sink.drain())
-        try:
-            self.consumer.commit(asynchronous=False)
-        except KafkaException as exc:
-            if exc.args[0].code() != KafkaError._NO_OFFSET:
-                log.warning("commit failed: %s", exc)
-
-    def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        self.assigned |= {p.partition for p in partitions}
-        log.info(
-            "assigned %s, now own %s", [p.partition for p in partitions], sorted(self.assigned)
-        )
-
-    def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        """Called inside consume(): no batch is in flight, so stored offsets are complete."""
-        log.info("revoked %s: committing before giving them up", [p.partition for p in partitions])
-        self._commit()
-        self.assigned -= {p.partition for p in partitions}
-        for p in partitions:
-            labels = (p.topic, str(p.partition))
-            if labels in self._lag_labels:
-                self.metrics.lag.remove(*labels)
-                self._lag_labels.discard(labels)
-
-    def _update_lag(self) -> None:
+    def _report(self) -> None:
+        """Partitions owned (readiness) and consumer lag (metrics), at most once a second."""
         now = time.monotonic()
         if now - self._last_lag < LAG_EVERY_S:
             return
         self._last_lag = now
-        assignment = self.consumer.assignment()
-        if not assignment:
-            return
-        for position in self.consumer.position(assignment):
-            _low, high = self.consumer.get_watermark_offsets(position, cached=True)
-            if high >= 0 and position.offset >= 0:
-                lag = max(0, high - position.offset)
-                labels = (position.topic, str(position.partition))
-                self.metrics.lag.labels(*labels).set(lag)
-                self._lag_labels.add(labels)
+        self.health.set_partitions(len(self.source.owned))
+        lags = self.source.lag()
+        for (topic, partition), lag in lags.items():
+            labels = (topic, str(partition))
+            self.metrics.lag.labels(*labels).set(lag)
+            self._lag_labels.add(labels)
+        for labels in self._lag_labels - {(t, str(p)) for t, p in lags}:
+            self.metrics.lag.remove(*labels)  # partitions given up
+            self._lag_labels.discard(labels)
 
-    def _shutdown(self) -> None:
+    def _shutdown(self, failed: bool) -> None:
+        """Settle and commit what is safe, then close everything — each step even if an
+        earlier one failed. After a failure in the loop, that failure is what propagates."""
         self.health.stop()
-        self._commit()
-        self.consumer.close()
-        self.runtime.close()
+        first: Exception | None = None
+        for step in (self.policy.close, self.source.close, self.runtime.close):
+            try:
+                step()
+            except Exception as exc:
+                if failed or first is not None:
+                    log.exception("while stopping")
+                else:
+                    first = exc
         log.info("left the group")
+        if first is not None:
+            raise first

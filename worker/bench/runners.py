@@ -64,7 +64,7 @@ def run_ours(settings: Settings, events: int, stats: Path) -> None:
 
 
 def run_passthrough(settings: Settings, events: int, stats: Path) -> None:
-    from worker.sinks.producer import producer_config
+    from worker.kafka.producer import producer_config
 
     consumer = Consumer(consumer_config(settings))
     producer = Producer(client_config(settings, **producer_config(30_000)))
@@ -168,7 +168,7 @@ class PerMessage:
 
 
 def run_per_message(settings: Settings, events: int, stats: Path) -> None:
-    from worker.sinks.producer import producer_config
+    from worker.kafka.producer import producer_config
 
     scorer = PerMessage(settings)
     config: dict[str, Any] = {**consumer_config(settings), "enable.auto.offset.store": True}

@@ -15,7 +15,7 @@ import numpy as np
 from confluent_kafka import Message
 from numpy.typing import NDArray
 
-from worker.codec import DecodeError, RecordEncoder
+from worker.codec import RecordEncoder
 from worker.codec.columnar import ColumnarEncoder, Encoded
 from worker.ladder.types import ScoredBatch
 from worker.settings import TopicSettings
@@ -55,28 +55,132 @@ def review_reasons(result: dict[str, Any]) -> list[str]:
     return reasons
 
 
+@dataclass(frozen=True)
+class Rejected:
+    """An input answered by a dead letter instead of a result, and why."""
+
+    message: Message
+    code: str
+    error: str
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Size limits of what the worker produces (``WorkerSettings``)."""
+
+    max_message_bytes: int = 1_000_000
+    dead_letter_raw_max_bytes: int = 65_536
+
+
+# Room left in each record for headers and the client's per-record overhead.
+RECORD_OVERHEAD_BYTES = 1_024
+
+
+@dataclass(frozen=True)
+class BatchOutputs:
+    """Everything a batch produces, by topic, and what it counted."""
+
+    outputs: list[TopicOutputs]
+    review: int
+    dead_letters: list[Rejected]
+
+
+def batch_outputs(
+    decoded: DecodedBatch,
+    scored: ScoredBatch | None,
+    topics: TopicSettings,
+    encoders: Encoders,
+    limits: Limits,
+) -> BatchOutputs:
+    """One answer per input: a scored result (plus a review item when it needs one), or a
+    dead letter — for undecodable input, and for an event whose result or review item would
+    not fit the size limit (an oversized record must never stop the worker)."""
+    rejected = [Rejected(message, error.code, str(error)) for message, error in decoded.undecodable]
+    outputs: list[TopicOutputs] = []
+    review = 0
+    if scored is not None and len(scored):
+        results, review_rows, review_items = result_outputs(scored, topics, encoders)
+        fits = _fitting_rows(results, review_rows, review_items, limits.max_message_bytes)
+        if not fits.all():
+            results, review_rows, review_items = _keep(results, review_rows, review_items, fits)
+            rejected += _oversized(decoded, np.flatnonzero(~fits), limits.max_message_bytes)
+        outputs.append(results)
+        if review_items is not None and len(review_items):
+            outputs.append(review_items)
+            review = len(review_items)
+    dead_letters = dead_letter_outputs(rejected, topics.dead_letter, encoders.dead_letter, limits)
+    return BatchOutputs([dead_letters, *outputs], review, rejected)
+
+
 def result_outputs(
     scored: ScoredBatch, topics: TopicSettings, encoders: Encoders
-) -> tuple[list[TopicOutputs], int]:
+) -> tuple[TopicOutputs, NDArray[np.intp], TopicOutputs | None]:
     """Scored results for every event (encoded from the columns), review items for those
-    that need review (records, through fastavro: they are few)."""
+    that need review (records, through fastavro: they are few), and the review items' rows."""
     now_ms = int(time.time() * 1000)
     keys: list[bytes | None] = [card.encode() for card in scored.batch.card_id.tolist()]
     columns = result_columns(scored, keys, now_ms, encoders.scored)
     values = encoders.scored.encode_columns(columns, len(keys))
-    outputs = [TopicOutputs(topics.scored, keys, values)]
+    results = TopicOutputs(topics.scored, keys, values)
     review_rows = np.flatnonzero(scored.needs_review())
     if len(review_rows) == 0:
-        return outputs, 0
-    results = scored.records(now_ms, review_rows)
+        return results, review_rows, None
+    records = scored.records(now_ms, review_rows)
     events = scored.batch.take(review_rows).records()
     items = [
         {"result": result, "event": event, "review_reasons": review_reasons(result)}
-        for result, event in zip(results, events, strict=True)
+        for result, event in zip(records, events, strict=True)
     ]
     review_keys = [keys[i] for i in review_rows.tolist()]
-    outputs.append(TopicOutputs(topics.review, review_keys, encoders.review.encode_many(items)))
-    return outputs, len(review_rows)
+    review = TopicOutputs(topics.review, review_keys, encoders.review.encode_many(items))
+    return results, review_rows, review
+
+
+def _record_sizes(outputs: TopicOutputs) -> NDArray[np.int64]:
+    values = np.fromiter(map(len, outputs.values), dtype=np.int64, count=len(outputs))
+    keys = np.fromiter((len(k) if k else 0 for k in outputs.keys), np.int64, len(outputs))
+    return values + keys + RECORD_OVERHEAD_BYTES
+
+
+def _fitting_rows(
+    results: TopicOutputs,
+    review_rows: NDArray[np.intp],
+    review: TopicOutputs | None,
+    max_bytes: int,
+) -> NDArray[np.bool_]:
+    """Per event row: whether its result and its review item (if any) fit the limit."""
+    fits = _record_sizes(results) <= max_bytes
+    if review is not None:
+        fits[review_rows[_record_sizes(review) > max_bytes]] = False
+    return fits
+
+
+def _keep(
+    results: TopicOutputs,
+    review_rows: NDArray[np.intp],
+    review: TopicOutputs | None,
+    fits: NDArray[np.bool_],
+) -> tuple[TopicOutputs, NDArray[np.intp], TopicOutputs | None]:
+    """The outputs of the rows that fit (rare: only a batch with an oversized row pays)."""
+    rows = np.flatnonzero(fits).tolist()
+    kept = TopicOutputs(
+        results.topic, [results.keys[i] for i in rows], [results.values[i] for i in rows]
+    )
+    if review is None:
+        return kept, review_rows, None
+    mine = [i for i, row in enumerate(review_rows.tolist()) if fits[row]]
+    review = TopicOutputs(
+        review.topic, [review.keys[i] for i in mine], [review.values[i] for i in mine]
+    )
+    return kept, review_rows[fits[review_rows]], review
+
+
+def _oversized(decoded: DecodedBatch, rows: NDArray[np.intp], max_bytes: int) -> list[Rejected]:
+    error = (
+        f"the event's result would exceed {max_bytes} bytes "
+        "(FRAUD_WORKER__MAX_MESSAGE_BYTES; a field of the event is far too long): not scored"
+    )
+    return [Rejected(message, "oversized_result", error) for message in decoded.messages_of(rows)]
 
 
 def distinct_rows(
@@ -132,33 +236,49 @@ def result_columns(
 
 
 def dead_letter_outputs(
-    decoded: DecodedBatch, topics: TopicSettings, encoder: RecordEncoder
+    rejected: list[Rejected], topic: str, encoder: RecordEncoder, limits: Limits
 ) -> TopicOutputs:
+    """Dead letters with the raw input — cut to ``dead_letter_raw_max_bytes`` so that a
+    dead letter always fits, saying so; the source topic/partition/offset fetch the rest."""
     now_ms = int(time.time() * 1000)
     keys: list[bytes | None] = []
     values: list[bytes] = []
     headers: list[Headers] = []
-    for message, error in decoded.undecodable:
-        keys.append(message.key())
-        values.append(encoder.encode(dead_letter_record(message, error, now_ms)))
+    cut = limits.dead_letter_raw_max_bytes
+    for item in rejected:
+        message = item.message
+        raw, raw_key = message.value() or b"", message.key()
+        truncated = len(raw) > cut or (raw_key is not None and len(raw_key) > cut)
+        error = item.error
+        if truncated:
+            error += f" [raw value of {len(raw)} bytes kept up to {cut} bytes; fetch it whole "
+            error += "from its source topic, partition and offset]"
+        key = raw_key[:cut] if raw_key is not None else None
+        keys.append(key)
+        values.append(encoder.encode(dead_letter_record(item, raw[:cut], key, error, now_ms)))
         headers.append(
             [
-                ("error_code", error.code.encode()),
-                ("error", str(error).encode()),
+                ("error_code", item.code.encode()),
+                ("error", error.encode()),
                 ("source_topic", str(message.topic()).encode()),
                 ("source_partition", str(message.partition()).encode()),
                 ("source_offset", str(message.offset()).encode()),
+                ("raw_size", str(len(raw)).encode()),
+                ("raw_truncated", b"true" if truncated else b"false"),
             ]
         )
-    return TopicOutputs(topics.dead_letter, keys, values, headers)
+    return TopicOutputs(topic, keys, values, headers)
 
 
-def dead_letter_record(message: Message, error: DecodeError, now_ms: int) -> dict[str, Any]:
+def dead_letter_record(
+    item: Rejected, raw: bytes, raw_key: bytes | None, error: str, now_ms: int
+) -> dict[str, Any]:
+    message = item.message
     return {
-        "raw_value": message.value() or b"",
-        "raw_key": message.key(),
-        "error_code": error.code,
-        "error": str(error),
+        "raw_value": raw,
+        "raw_key": raw_key,
+        "error_code": item.code,
+        "error": error,
         "source_topic": message.topic(),
         "source_partition": message.partition(),
         "source_offset": message.offset(),

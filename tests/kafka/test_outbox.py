@@ -1,4 +1,4 @@
-"""The sink's bookkeeping with a producer that acknowledges only when polled (a fake: the
+"""The outbox's bookkeeping with a producer that acknowledges only when polled (a fake: the
 real producer is covered by the integration tests)."""
 
 from __future__ import annotations
@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 from confluent_kafka import TopicPartition
 
-import worker.sinks.producer as sink_module
+import worker.kafka.producer as sink_module
+from worker.kafka.errors import DeliveryError
+from worker.kafka.producer import Outbox
 from worker.sinks.outputs import TopicOutputs
-from worker.sinks.producer import DeliveryError, OutputSink
 
 
 class PolledProducer:
@@ -52,21 +53,21 @@ def offsets(offset: int) -> list[TopicPartition]:
 
 def test_offsets_become_ready_in_batch_order_once_acknowledged() -> None:
     producer = PolledProducer(per_poll=0)
-    sink = OutputSink(producer, 1.0)  # type: ignore[arg-type]
+    sink = Outbox(producer, 1.0)  # type: ignore[arg-type]
     sink.send(outputs(3), offsets(3))
     sink.send(outputs(2), offsets(5))
-    assert sink.acknowledged() == []
+    assert sink.settled() == []
     producer.per_poll = 4  # the first batch and half the second
-    assert [tp.offset for tp in sink.acknowledged()] == [3]
+    assert [tp.offset for tp in sink.settled()] == [3]
     producer.per_poll = 10
-    assert [tp.offset for tp in sink.acknowledged()] == [5]
+    assert [tp.offset for tp in sink.settled()] == [5]
 
 
 def test_a_failed_delivery_stops_the_worker_before_its_offsets_are_stored() -> None:
-    sink = OutputSink(PolledProducer(fail=True), 1.0)  # type: ignore[arg-type]
+    sink = Outbox(PolledProducer(fail=True), 1.0)  # type: ignore[arg-type]
     sink.send(outputs(2), offsets(2))
     with pytest.raises(DeliveryError, match="broker down"):
-        sink.acknowledged()
+        sink.settled()
 
 
 def test_unacknowledged_outputs_are_bounded_in_records_not_batches(
@@ -74,10 +75,25 @@ def test_unacknowledged_outputs_are_bounded_in_records_not_batches(
 ) -> None:
     monkeypatch.setattr(sink_module, "MAX_UNACKNOWLEDGED", 10)
     producer = PolledProducer(per_poll=0)
-    sink = OutputSink(producer, 1.0)  # type: ignore[arg-type]
+    sink = Outbox(producer, 1.0)  # type: ignore[arg-type]
     for i in range(10):  # many small batches: no wait while few records are unacknowledged
         sink.send(outputs(1), offsets(i + 1))
     assert len(producer) == 10 and producer.polls == 10, "one poll(0) per send, no waiting"
     producer.per_poll = 4
     sink.send(outputs(8), offsets(100))  # 18 unacknowledged: polls until 10 or fewer
     assert len(producer) <= 10
+
+
+def test_a_failure_is_sticky_and_nothing_after_it_settles() -> None:
+    producer = PolledProducer(per_poll=0)
+    sink = Outbox(producer, 1.0)  # type: ignore[arg-type]
+    sink.send(outputs(1), offsets(1))
+    producer.fail = True
+    producer.per_poll = 1
+    sink.send(outputs(1), offsets(2))  # its send polls: batch 1 is delivered with an error
+    producer.fail = False
+    sink.send(outputs(1), offsets(3))  # a later batch, acknowledged: it must not settle
+    with pytest.raises(DeliveryError):
+        sink.settled()
+    with pytest.raises(DeliveryError):
+        sink.drain()

@@ -1,0 +1,201 @@
+"""The offset policy: when an input counts as done, in one place.
+
+- **At-least-once** (default): an input's offset is *stored* only once every output of its
+  batch — and of every earlier batch — was acknowledged; auto-commit carries stored offsets.
+  A partition given up is settled and committed first; a partition *lost* (another member
+  may own it already) is never committed. A failed output stops the member, and nothing past
+  the oldest unacknowledged output of any partition is ever stored or committed.
+- **Exactly-once**: a batch's outputs and its input offsets go in one Kafka transaction
+  (KIP-447: one transactional producer per member, the group's metadata with the offsets).
+  An aborted transaction rewinds the consumer to the batch's first offsets, so the batch is
+  read again; a fenced producer (a zombie after a rebalance, or a restarted twin) stops.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+
+from worker.kafka.consumer import BatchSource, Key, Partitions, first_offsets, next_offsets
+from worker.kafka.errors import DeliveryError, FatalKafkaError
+from worker.kafka.producer import Outbox, produce_all
+from worker.settings import Settings
+from worker.sinks.outputs import TopicOutputs
+
+log = logging.getLogger(__name__)
+
+# How often a transaction's commit is retried when the broker says "try again".
+COMMIT_RETRIES = 5
+
+
+class OffsetPolicy(Protocol):
+    def send(self, outputs: Sequence[TopicOutputs], consumed: list[Message]) -> None:
+        """Hand a batch's outputs over; the batch's inputs count as done per the policy."""
+        ...
+
+    def settle(self) -> None:
+        """Make done what is done (called every loop turn, busy or idle)."""
+        ...
+
+    def on_assign(self, partitions: Partitions) -> None: ...
+
+    def on_revoke(self, partitions: Partitions) -> None: ...
+
+    def on_lost(self, partitions: Partitions) -> None: ...
+
+    def close(self) -> None:
+        """Before leaving the group: settle and commit all that is safe to commit."""
+        ...
+
+
+def _keys(partitions: Partitions) -> set[Key]:
+    return {(p.topic, p.partition) for p in partitions}
+
+
+class AtLeastOnce:
+    def __init__(
+        self, consumer: Consumer, outbox: Outbox, owned: Callable[[], frozenset[Key]]
+    ) -> None:
+        self.consumer = consumer
+        self.outbox = outbox
+        self.owned = owned
+
+    def send(self, outputs: Sequence[TopicOutputs], consumed: list[Message]) -> None:
+        self.outbox.send(outputs, next_offsets(consumed))
+
+    def settle(self) -> None:
+        self._store(self.outbox.settled())
+
+    def on_assign(self, partitions: Partitions) -> None:
+        return None
+
+    def on_revoke(self, partitions: Partitions) -> None:
+        """Inside consume(): wait for outputs in flight, store and commit, then forget the
+        partitions. A failure is kept (sticky) and raised by the loop's next settle()."""
+        try:
+            self._store(self.outbox.drain())
+        except DeliveryError as exc:
+            log.error("outputs failed while giving partitions up: %s", exc)
+        self._commit()
+        self.outbox.forget(_keys(partitions))
+
+    def on_lost(self, partitions: Partitions) -> None:
+        """No commit: the partitions may already be another member's."""
+        self.outbox.forget(_keys(partitions))
+
+    def close(self) -> None:
+        try:
+            self._store(self.outbox.drain())
+        finally:
+            self._commit()
+        self.outbox.raise_if_failed()
+
+    def _store(self, offsets: list[TopicPartition]) -> None:
+        owned = self.owned()
+        mine = [tp for tp in offsets if (tp.topic, tp.partition) in owned]
+        if not mine:
+            return
+        try:
+            self.consumer.store_offsets(offsets=mine)
+        except KafkaException as exc:
+            log.warning("offsets not stored (partition no longer assigned?): %s", exc)
+
+    def _commit(self) -> None:
+        try:
+            self.consumer.commit(asynchronous=False)
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError._NO_OFFSET:
+                log.warning("commit failed: %s", exc)
+
+
+class ExactlyOnce:
+    def __init__(
+        self,
+        consumer: Consumer,
+        producer: Producer,
+        owned: Callable[[], frozenset[Key]],
+        timeout_s: float,
+    ) -> None:
+        self.consumer = consumer
+        self.producer = producer
+        self.owned = owned
+        self.timeout_s = timeout_s
+        self.aborted = 0
+        try:
+            producer.init_transactions(timeout_s)
+        except KafkaException as exc:
+            raise FatalKafkaError(f"could not start the transactional producer: {exc}") from exc
+
+    def send(self, outputs: Sequence[TopicOutputs], consumed: list[Message]) -> None:
+        owned = self.owned()
+        offsets = [tp for tp in next_offsets(consumed) if (tp.topic, tp.partition) in owned]
+        try:
+            self.producer.begin_transaction()
+            produce_all(self.producer, outputs, None)
+            metadata = self.consumer.consumer_group_metadata()
+            self.producer.send_offsets_to_transaction(offsets, metadata, self.timeout_s)
+            self._commit_transaction()
+        except KafkaException as exc:
+            self._abort(exc.args[0], consumed)
+        except DeliveryError as exc:
+            self._abort_quietly()
+            raise FatalKafkaError(str(exc)) from exc
+
+    def _commit_transaction(self) -> None:
+        for attempt in range(COMMIT_RETRIES):
+            try:
+                self.producer.commit_transaction(self.timeout_s)
+                return
+            except KafkaException as exc:
+                error: KafkaError = exc.args[0]
+                if not error.retriable() or attempt == COMMIT_RETRIES - 1:
+                    raise
+                log.warning("transaction commit will be retried: %s", error)
+
+    def _abort(self, error: KafkaError, consumed: list[Message]) -> None:
+        """An abortable error: abort, and read the batch again. Anything else stops."""
+        if not error.txn_requires_abort():
+            raise FatalKafkaError(f"transaction failed, the member stops: {error}")
+        self._abort_quietly()
+        self.aborted += 1
+        self._rewind(consumed)
+        log.warning("transaction aborted (%s): the batch will be read again", error)
+
+    def _abort_quietly(self) -> None:
+        try:
+            self.producer.abort_transaction(self.timeout_s)
+        except KafkaException as exc:
+            raise FatalKafkaError(f"could not abort the transaction: {exc}") from exc
+
+    def _rewind(self, consumed: list[Message]) -> None:
+        owned = self.owned()
+        for tp in first_offsets(consumed):
+            if (tp.topic, tp.partition) in owned:
+                self.consumer.seek(tp)
+
+    def settle(self) -> None:
+        self.producer.poll(0)
+
+    def on_assign(self, partitions: Partitions) -> None:
+        return None
+
+    def on_revoke(self, partitions: Partitions) -> None:
+        return None  # every batch's transaction ended before the next consume()
+
+    def on_lost(self, partitions: Partitions) -> None:
+        return None
+
+    def close(self) -> None:
+        self.producer.flush(self.timeout_s)
+
+
+def offset_policy(settings: Settings, source: BatchSource, producer: Producer) -> OffsetPolicy:
+    """The policy the settings ask for, over the member's consumer and producer."""
+    timeout_s = settings.worker.flush_timeout_ms / 1000
+    owned = lambda: source.owned  # noqa: E731 - read at each call: ownership changes
+    if settings.worker.processing_guarantee == "exactly_once":
+        return ExactlyOnce(source.consumer, producer, owned, timeout_s)
+    return AtLeastOnce(source.consumer, Outbox(producer, timeout_s), owned)
