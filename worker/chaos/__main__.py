@@ -18,7 +18,7 @@ from worker.chaos.stack import DEFAULT_DIR, PROJECT_ROOT, ChaosStack, StackPorts
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m worker.chaos", description=__doc__)
     parser.add_argument("--mode", choices=[*MODES, "both"], default="both")
-    parser.add_argument("--events", type=int, default=3000, help="valid events per scenario")
+    parser.add_argument("--events", type=int, default=2000, help="valid events per scenario")
     parser.add_argument("--rate", type=float, default=250.0, help="events per second")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument(

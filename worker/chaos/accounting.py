@@ -3,8 +3,10 @@ topics, and the ledger that matches every output to the input it answers.
 
 A valid event is answered by a scored result with its transaction id; any input (valid or
 not) by a dead letter that names its source partition and offset. Lost: an input with no
-answer. Duplicates: records beyond one per input. In exactly-once mode the reader must see
-no duplicates: it reads committed records only, so an aborted batch never counts.
+answer. Duplicates: records beyond one per input and topic (a valid event may have both a
+result and a dead letter, e.g. for a review item too large to publish: not a duplicate).
+In exactly-once mode the reader must see no duplicates: it reads committed records only, so
+an aborted batch never counts.
 """
 
 from __future__ import annotations
@@ -125,6 +127,8 @@ class Tally:
     by_source: dict[str, int]
     dead_letters: int
     valid_dead_lettered: int
+    valid_scored_and_dead_lettered: int
+    dead_letter_codes: dict[str, int]
     unexpected: int
 
     @property
@@ -187,10 +191,12 @@ class Ledger:
             distinct=sum(1 for a in answers if a.total),
             lost_valid=sum(1 for a in valid if not a.total),
             lost_invalid=sum(1 for a in invalid if not a.total),
-            duplicates=sum(max(0, a.total - 1) for a in answers),
+            duplicates=sum(max(0, a.scored - 1) + max(0, a.dead - 1) for a in answers),
             by_source={s: sources.get(s, 0) for s in SOURCES},
             dead_letters=len(reader.dead),
             valid_dead_lettered=sum(1 for a in valid if a.dead and not a.scored),
+            valid_scored_and_dead_lettered=sum(1 for a in valid if a.dead and a.scored),
+            dead_letter_codes=dict(Counter(d.error_code for d in reader.dead)),
             unexpected=unexpected,
         )
 
@@ -205,6 +211,21 @@ def back_to_primary_s(results: list[Result], fault_ended: float | None) -> float
         r.scored_at_ms for r in results if r.source == "primary" and r.scored_at_ms >= ended_ms
     ]
     return (min(after) - ended_ms) / 1000 if after else None
+
+
+def steady_primary_s(results: list[Result], fault_ended: float | None) -> float | None:
+    """Seconds from the fault's end to the last degraded result (below the primary and the
+    cache) scored after it: from then on every answer came from the primary or the cache.
+    0 when none came after the end; None when the fault did not end."""
+    if fault_ended is None:
+        return None
+    ended_ms = fault_ended * 1000
+    late = [
+        r.scored_at_ms
+        for r in results
+        if r.source not in ("primary", "cache") and r.scored_at_ms >= ended_ms
+    ]
+    return (max(late) - ended_ms) / 1000 if late else 0.0
 
 
 def degraded_results(results: list[Result]) -> int:

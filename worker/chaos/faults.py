@@ -16,12 +16,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from confluent_kafka.admin import AdminClient
+
 from worker.chaos.stack import ChaosStack
-from worker.chaos.workers import WorkerPool
+from worker.chaos.workers import WorkerPool, wait_for_members
 from worker.stack import process
 
 BROKER_READY_S = 120.0
-STORM_CYCLES = 3
+STORM_CYCLES = 2
+JOIN_TIMEOUT_S = 60.0
 
 
 @dataclass
@@ -30,11 +33,16 @@ class FaultContext:
 
     stack: ChaosStack
     pool: WorkerPool
+    admin: AdminClient
+    group: str
     hold_s: float
     good_models: Path
     workers_started_at: float = 0.0
     began: float | None = None
     ended: float | None = None
+
+    def wait_members(self, members: int) -> bool:
+        return wait_for_members(self.admin, self.group, members, JOIN_TIMEOUT_S)
 
     @contextlib.contextmanager
     def window(self, since: float | None = None) -> Iterator[None]:
@@ -43,7 +51,11 @@ class FaultContext:
         try:
             yield
         finally:
-            self.ended = time.time()
+            self.ended = self.ended or time.time()
+
+    def end_now(self) -> None:
+        """The fault ends here, though its function goes on (e.g. to clean up)."""
+        self.ended = time.time()
 
 
 Fault = Callable[[FaultContext], None]
@@ -136,25 +148,33 @@ def redis_refuses_writes(ctx: FaultContext) -> None:
 
 
 def rebalance_storm(ctx: FaultContext) -> None:
-    """Members join and leave several times: two extra workers start and stop together, and
-    one of the original two is stopped and started, each cycle forcing rebalances."""
+    """Members join and leave several times: each cycle two extra workers join (the group
+    rebalances to four), then they and one of the original two leave together, and that one
+    starts again: four rebalances a cycle, with the stream flowing."""
     pool = ctx.pool
     with ctx.window():
         for _cycle in range(STORM_CYCLES):
             pool.start(2)
             pool.start(3)
+            ctx.wait_members(4)
             time.sleep(ctx.hold_s)
             pool.stop_many([2, 3, 1])
             pool.start(1)
-            time.sleep(1.0)
+            ctx.wait_members(2)
 
 
 def fix_primary(ctx: FaultContext) -> None:
-    """The primary was faulty from the start; the fix is a rolling restart of the workers
-    onto the good models, one at a time. The fault ends when the last one is started."""
+    """The primary was faulty from the start; the fix is a blue/green replacement: workers on
+    the good models join beside the faulty ones, then the faulty ones leave. The fault ends
+    when the fixed workers are launched: "back" then measures how soon they answer, "steady"
+    how long the faulty ones still answered before they left."""
     pool = ctx.pool
+    old = sorted(pool.slots)
     with ctx.window(since=ctx.workers_started_at):
         pool.env["FRAUD_WORKER__MODELS_DIR"] = str(ctx.good_models)
-        for slot in sorted(pool.slots):
-            pool.stop(slot)
+        new = [slot + len(old) for slot in old]
+        for slot in new:
             pool.start(slot)
+        ctx.end_now()
+        ctx.wait_members(len(old) + len(new))
+        pool.stop_many(old)

@@ -27,8 +27,10 @@ class Outcome:
     summary: str
     tally: Tally
     back_to_primary_s: float | None
+    steady_primary_s: float | None
     degraded: int
     fault_window_s: tuple[float, float] | None  # from the stream's start
+    results_after_fault: int
     answered_in_time: bool
     seconds: float
     crashes: list[str] = field(default_factory=list)
@@ -51,27 +53,40 @@ class Outcome:
         return data
 
 
-def _back(outcome: Outcome) -> str:
-    if outcome.back_to_primary_s is None:
-        return "never" if outcome.fault_window_s else "-"
-    return f"{outcome.back_to_primary_s:.1f}"
+def _seconds(outcome: Outcome, value: float | None) -> str:
+    if value is None:
+        if not outcome.fault_window_s:
+            return "-"
+        return "never" if outcome.results_after_fault else "over"
+    return f"{value:.1f}"
 
 
 def mode_cells(outcome: Outcome | None) -> list[str]:
     """distinct, lost, dup, results by source (cache/primary/fallback/rules/default), dead
     letters, seconds back to the primary, unexpected exits, verdict."""
     if outcome is None:
-        return [""] * 8
+        return [""] * len(MODE_HEADERS)
     t = outcome.tally
     sources = "/".join(str(t.by_source[s]) for s in SOURCES)
     verdict = "ok" if outcome.ok else "FAIL"
     return [
         str(t.distinct), str(t.lost), str(t.duplicates), sources, str(t.dead_letters),
-        _back(outcome), str(len(outcome.crashes)), verdict,
+        _seconds(outcome, outcome.back_to_primary_s),
+        _seconds(outcome, outcome.steady_primary_s), str(len(outcome.crashes)), verdict,
     ]  # fmt: skip
 
 
-MODE_HEADERS = ["distinct", "lost", "dup", "c/p/f/r/d", "dlq", "back s", "crash", "verdict"]
+MODE_HEADERS = [
+    "distinct",
+    "lost",
+    "dup",
+    "c/p/f/r/d",
+    "dlq",
+    "back s",
+    "steady s",
+    "crash",
+    "verdict",
+]
 
 
 def table_rows(outcomes: list[Outcome]) -> tuple[list[str], list[list[str]]]:
@@ -138,11 +153,13 @@ def legend() -> list[str]:
         "in: inputs that reached the broker (valid events + undecodable or oversized messages)",
         "distinct: inputs with at least one answer (a scored result, or a dead letter naming "
         "its offset); lost: inputs with none; dup: records beyond one per input "
-        "(read_committed reader)",
+        "and topic (read_committed reader)",
         "c/p/f/r/d: scored results by source: cache/primary/fallback/rules/safe_default; "
         "dlq: dead letters",
         "back s: from the fault's end to the first primary result after it ('never': the "
-        "primary did not answer again; '-': no fault window)",
+        "primary did not answer again; 'over': the stream was answered before the fault ended; "
+        "'-': no fault window); steady s: from the fault's end "
+        "to the last degraded result (fallback, rules, safe default) after it",
         "crash: worker exits nobody asked for (the suite restarts the worker, as an "
         "orchestrator would)",
     ]

@@ -23,6 +23,7 @@ from worker.chaos.accounting import (
     Tally,
     back_to_primary_s,
     degraded_results,
+    steady_primary_s,
 )
 from worker.chaos.faults import FaultContext
 from worker.chaos.models import COMMITTED_MODELS, faulty_models
@@ -43,7 +44,7 @@ QUIET_S = 2.0  # after the last answer, keep reading a moment: late duplicates c
 
 @dataclass(frozen=True)
 class SuiteConfig:
-    events: int = 3000
+    events: int = 2000
     rate: float = 250.0
     seed: int = 7
     answer_timeout_s: float = 90.0  # after the stream and the fault are over
@@ -173,14 +174,19 @@ class ScenarioRun:
         )
         if not joined:
             log.warning("%s: the workers did not all join within %.0f s", self.tag, JOIN_TIMEOUT_S)
-        ctx = FaultContext(self.stack, pool, self.scenario.hold_s, COMMITTED_MODELS, started)
-        producer = StreamProducer(
-            self.settings, self.settings.topics.input, self.inputs, self.config.rate
+        ctx = FaultContext(
+            self.stack,
+            pool,
+            self.admin,
+            self.settings.worker.group_id,
+            self.scenario.hold_s,
+            COMMITTED_MODELS,
+            started,
         )
+        rate = self.config.rate * self.scenario.rate_scale
+        producer = StreamProducer(self.settings, self.settings.topics.input, self.inputs, rate)
         producer.start()
-        fault = FaultRun(
-            self.scenario, ctx, self.scenario.fault_at * len(self.inputs) / self.config.rate
-        )
+        fault = FaultRun(self.scenario, ctx, self.scenario.fault_at * len(self.inputs) / rate)
         answered = self._wait(producer, fault, reader)
         fault.join(60)
         return producer, fault, answered
@@ -220,6 +226,7 @@ class ScenarioRun:
             (len(producer.failed), "inputs never reached the broker"),
             (tally.unexpected, "output records answer no input of this scenario"),
             (tally.valid_dead_lettered, "valid events answered by a dead letter, not a result"),
+            (tally.valid_scored_and_dead_lettered, "valid events with a result and a dead letter"),
             (reader.unreadable, "output records could not be decoded"),
             (int(not answered), f"time-out: inputs unanswered {timeout_s:.0f} s after the end"),
         ]
@@ -241,14 +248,18 @@ class ScenarioRun:
         tally = Ledger(producer.delivered).tally(reader)
         notes = self._notes(producer, reader, tally, answered)
         back = back_to_primary_s(reader.results, ctx.ended) if window else None
+        steady = steady_primary_s(reader.results, ctx.ended) if window else None
+        after = sum(1 for r in reader.results if ctx.ended and r.scored_at_ms >= ctx.ended * 1000)
         return Outcome(
             scenario=self.scenario.name,
             mode=self.mode,
             summary=self.scenario.summary,
             tally=tally,
             back_to_primary_s=None if back is None else round(back, 2),
+            steady_primary_s=None if steady is None else round(steady, 2),
             degraded=degraded_results(reader.results),
             fault_window_s=window,
+            results_after_fault=after,
             answered_in_time=answered,
             seconds=0.0,
             notes=notes,

@@ -23,13 +23,20 @@ class Scenario:
     fault_at: float = 0.25
     hold_s: float = 3.0
     workers: int = 2
+    rate_scale: float = 1.0  # a fault that takes long needs a longer stream to land in
     env: dict[str, str] = field(default_factory=dict)  # extra worker settings
 
 
 def _primary(kind: str, summary: str, env: dict[str, str] | None = None) -> Scenario:
     """A faulty primary from the start, fixed by a rolling restart past half the stream."""
     return Scenario(
-        f"primary_{kind}", summary, faults.fix_primary, primary=kind, fault_at=0.5, env=env or {}
+        f"primary_{kind}",
+        summary,
+        faults.fix_primary,
+        primary=kind,
+        fault_at=0.25,
+        rate_scale=0.5,
+        env=env or {},
     )
 
 
@@ -48,18 +55,19 @@ SCENARIOS: tuple[Scenario, ...] = (
     ),
     Scenario(
         "rebalance_storm",
-        "3 cycles: 2 members join, 3 leave, 1 rejoins",
+        "2 cycles: 2 members join, 3 leave, 1 rejoins",
         faults.rebalance_storm,
-        fault_at=0.15,
-        hold_s=2.5,
+        fault_at=0.05,
+        hold_s=1.0,
+        rate_scale=0.2,
     ),
-    _primary("slow", "primary far past its deadline, until a rolling fix"),
-    _primary("nan", "primary answers NaN, until a rolling fix"),
-    _primary("raising", "primary raises in onnxruntime, until a rolling fix"),
+    _primary("slow", "primary far past its deadline, until a blue/green fix"),
+    _primary("nan", "primary answers NaN, until a blue/green fix"),
+    _primary("raising", "primary raises in onnxruntime, until a blue/green fix"),
     # A refused artifact is a load problem: the worker is told to start degraded anyway.
     _primary(
         "tampered",
-        "primary's bytes changed (hash mismatch), until a rolling fix",
+        "primary's bytes changed (hash mismatch), until a blue/green fix",
         {"FRAUD_WORKER__ALLOW_DEGRADED_START": "true"},
     ),
     Scenario(
