@@ -19,7 +19,7 @@ from worker.codec import (
     default_schemas_dir,
     load_schema,
 )
-from worker.kafka.config import client_config
+from worker.kafka.config import client_config, reader_config
 from worker.loop import Worker
 from worker.metrics import WorkerMetrics
 from worker.runtime import build_runtime
@@ -83,12 +83,7 @@ def read_topic(
     """(decoded record, message) pairs from the start of ``topic`` until ``expected`` arrived
     and nothing more came for a moment (so that extra records would be seen too)."""
     decoder = EventDecoder(REGISTRY, load_schema(default_schemas_dir() / READERS[kind]))
-    consumer = Consumer(
-        client_config(
-            settings,
-            **{"group.id": f"reader-{uuid.uuid4().hex[:8]}", "auto.offset.reset": "earliest"},
-        )
-    )
+    consumer = Consumer(reader_config(settings, "reader"))
     consumer.subscribe([topic])
     out: list[tuple[dict[str, Any], Any]] = []
     deadline = time.monotonic() + timeout_s

@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import socket
+import uuid
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -65,9 +66,10 @@ def consumer_config(settings: Settings, **overrides: Any) -> dict[str, Any]:
 
 def transactional_id(settings: Settings) -> str:
     """This member's transactional id: stable across restarts when ``instance_id`` is set
-    (a restart then fences the crashed predecessor at once instead of after its timeout)."""
+    (a restart then fences the crashed predecessor at once instead of after its timeout);
+    else unique to this member, so two members never fence each other."""
     worker = settings.worker
-    suffix = worker.instance_id or f"{socket.gethostname()}-{os.getpid()}"
+    suffix = worker.instance_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     return f"{worker.group_id}-{suffix}"
 
 
