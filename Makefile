@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: help install up down status lint test demo bench clean
+.PHONY: help install up down status lint test demo bench chaos clean
 
 help:
 	@echo "make demo   - set up everything and run the main job"
@@ -44,6 +44,10 @@ demo: up
 bench: up
 	$(BIN)/fraud-worker bench e2e
 	$(BIN)/fraud-worker bench core
+
+# The chaos suite on a stack of its own (.stack-chaos/, ports 29092/29093/26379), both modes.
+chaos: install
+	$(BIN)/python -m worker.chaos --mode both
 
 clean: down
 	rm -rf .stack
