@@ -23,11 +23,23 @@ def e2e_command(
     ] = 20_000,
     out: Annotated[Path, typer.Option(help="Where JSON, markdown and PNG go.")] = DEFAULT_OUT,
     rate_mode: Annotated[bool, typer.Option(help="Also run at half our maximum rate.")] = True,
+    design: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Run only these designs (repeat): passthrough, per-message, ours, "
+            "ours-exactly-once."
+        ),
+    ] = None,
 ) -> None:
-    """Pass-through vs per-message baseline vs our worker, on the same broker and data."""
-    from worker.bench.e2e import markdown, run_bench
+    """Pass-through vs per-message baseline vs our worker (at-least-once and exactly-once),
+    on the same broker and data."""
+    from worker.bench.e2e import DESIGNS, markdown, run_bench
 
-    report = run_bench(load_settings(), events, per_message_events, out, rate_mode)
+    unknown = sorted(set(design or []) - set(DESIGNS))
+    if unknown:
+        raise typer.BadParameter(f"unknown design {unknown}; choose from {', '.join(DESIGNS)}")
+    designs = [d for d in DESIGNS if d in (design or DESIGNS)]
+    report = run_bench(load_settings(), events, per_message_events, out, rate_mode, designs)
     typer.echo(f"machine: {report['machine']}\n")
     typer.echo(markdown(report))
 
