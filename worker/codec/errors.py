@@ -15,8 +15,8 @@ DecodeErrorCode = Literal[
     "too_short",
     "wrong_magic_byte",
     "unknown_schema_id",
-    "truncated_body",
-    "invalid_body",
+    "truncated_body",  # the body ends inside a field (the last one included)
+    "invalid_body",  # what the Avro spec rejects, or a record that does not resolve
     "trailing_bytes",
 ]
 
