@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-import typer
+from typing import NoReturn
 
+import redis
+import typer
+from confluent_kafka import KafkaException
+
+from worker.checks import BROKER_HINT, REDIS_HINT, probe_broker
 from worker.cli_bench import bench_app
 from worker.cli_stack import stack_app, topics_app
 from worker.cli_train import train_command
@@ -35,16 +40,30 @@ app.command("demo")(demo_command)
 @app.command()
 def smoke(events: int = typer.Option(1000, min=1, help="How many events to round-trip.")) -> None:
     """Produce events through the real broker, consume them back, and round-trip Redis."""
+    from worker.cli_common import command_settings
     from worker.smoke import run_smoke
 
-    report = run_smoke(events)
+    settings = command_settings()
+    probe_broker(settings)
+    report = run_smoke(events, settings)
     typer.echo(report.describe())
 
 
 def main() -> None:
-    """Entry point that turns the package's own errors into one clear line and exit code 1."""
+    """Entry point: a user's mistake (a bad setting, a server that does not answer, a file
+    that cannot be written) is one line naming the fix, and exit code 1 — no traceback."""
     try:
         app()
     except FraudWorkerError as exc:
-        typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
-        raise SystemExit(1) from exc
+        _fail(str(exc), exc)
+    except KafkaException as exc:
+        _fail(f"Kafka: {exc.args[0].str()}; {BROKER_HINT}", exc)
+    except redis.RedisError as exc:
+        _fail(f"Redis: {exc}; {REDIS_HINT}", exc)
+    except OSError as exc:
+        _fail(str(exc), exc)
+
+
+def _fail(message: str, exc: BaseException) -> NoReturn:
+    typer.secho(f"error: {' '.join(message.split())}", err=True, fg=typer.colors.RED)
+    raise SystemExit(1) from exc

@@ -5,9 +5,10 @@ from __future__ import annotations
 import typer
 from confluent_kafka.admin import AdminClient
 
+from worker.checks import probe_broker
+from worker.cli_common import command_settings
 from worker.kafka.config import client_config
 from worker.kafka.topics import describe_topics, ensure_topics
-from worker.settings import load_settings
 from worker.stack import Stack
 
 stack_app = typer.Typer(help="The local Kafka broker and Redis server.", no_args_is_help=True)
@@ -19,7 +20,7 @@ def stack_up(
     topics: bool = typer.Option(True, help="Also create the worker's topics."),
 ) -> None:
     """Start Kafka and Redis (or reuse the running ones) and wait until both answer."""
-    settings = load_settings()
+    settings = command_settings()
     status = Stack(settings).up()
     typer.echo(status.describe())
     if topics:
@@ -29,13 +30,13 @@ def stack_up(
 @stack_app.command("down")
 def stack_down() -> None:
     """Stop the servers this stack started; nothing else is touched."""
-    typer.echo(Stack(load_settings()).down().describe())
+    typer.echo(Stack(command_settings()).down().describe())
 
 
 @stack_app.command("status")
 def stack_status() -> None:
     """Say what runs where."""
-    typer.echo(Stack(load_settings()).status().describe())
+    typer.echo(Stack(command_settings()).status().describe())
 
 
 @topics_app.command("create")
@@ -47,14 +48,16 @@ def topics_create() -> None:
 @topics_app.command("describe")
 def topics_describe() -> None:
     """Partition count of each of the worker's topics (0 = missing)."""
-    settings = load_settings()
+    settings = command_settings()
+    probe_broker(settings)
     admin = AdminClient(client_config(settings))
     for info in describe_topics(admin, list(settings.topics.all_topics())):
         typer.echo(f"{info.name:<28} partitions={info.partitions}")
 
 
 def _create_topics() -> None:
-    settings = load_settings()
+    settings = command_settings()
+    probe_broker(settings)
     admin = AdminClient(client_config(settings))
     created = ensure_topics(admin, settings.topics.all_topics())
     typer.echo(f"topics created: {', '.join(created) if created else 'none (all present)'}")

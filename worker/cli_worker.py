@@ -2,59 +2,113 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import signal
 import time
-import uuid
 from datetime import UTC, datetime
+from http.server import ThreadingHTTPServer
 from typing import Annotated, Any
 
 import typer
-from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    Message,
+    Producer,
+    TopicPartition,
+)
+from prometheus_client import CollectorRegistry
 
+from worker.checks import BROKER_HINT, BrokerUnavailable, probe_broker, run_checks
+from worker.cli_common import command_settings
 from worker.codec import EventDecoder, RecordEncoder, default_schemas_dir, load_schema
 from worker.codec.configured import schema_registry
-from worker.kafka.config import client_config
-from worker.settings import load_settings, masked
+from worker.errors import ConfigError, FraudWorkerError
+from worker.health import Health, serve
+from worker.kafka.config import client_config, reader_config
+from worker.settings import Settings, masked
 
 log = logging.getLogger(__name__)
 
 
 def run_command() -> None:
     """Run one worker: a member of the consumer group, until SIGTERM/SIGINT."""
-    from worker.health import serve
-    from worker.logs import configure_logging
     from worker.loop import Worker
     from worker.metrics import WorkerMetrics
-    from worker.runtime import build_runtime
+    from worker.runtime import ARTIFACTS, build_runtime
 
-    settings = load_settings()
-    configure_logging(settings.worker.log_level, settings.worker.log_json)
+    settings = command_settings()
     early: list[int] = []  # a SIGTERM while starting up still means: stop cleanly
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda num, _frame: early.append(num))
     runtime = build_runtime(settings)
     metrics = WorkerMetrics()
-    worker = Worker(settings, runtime, metrics)
+    metrics.observe_load(ARTIFACTS, runtime.load_failures)
+    worker = Worker(settings, runtime, metrics)  # its Health reports runtime.problems
     if settings.worker.metrics_port:
-        server = serve(settings.worker.metrics_port, metrics.registry, worker.health)
-        log.info("metrics, /healthz and /readyz on port %d", server.server_address[1])
-    log.info(
-        "model %s on %s%s",
-        runtime.ladder.model_version,
-        runtime.provider,
-        f"; unavailable: {runtime.problems}" if runtime.problems else "",
-    )
+        try:
+            server = start_endpoint(settings, metrics.registry, worker.health)
+        except ConfigError:
+            runtime.close()
+            raise
+        log.info("metrics, /healthz and /readyz on %s:%d", *server.server_address[:2])
+    log.info("model %s on %s", runtime.ladder.model_version, runtime.provider)
+    if runtime.problems and not settings.worker.allow_degraded_start:
+        log.warning(
+            "not ready while artifacts fail to load (set FRAUD_WORKER__ALLOW_DEGRADED_START=true "
+            "to serve without them): %s",
+            "; ".join(runtime.problems),
+        )
     worker.install_signal_handlers()
     if early:
         worker.stop(early[0])
     raise SystemExit(worker.run())
 
 
-def check_config_command() -> None:
-    """Print the effective configuration (secrets masked); exit 1 naming a bad key."""
-    typer.echo(json.dumps(masked(load_settings()), indent=2, default=str))
+def start_endpoint(
+    settings: Settings, registry: CollectorRegistry, health: Health
+) -> ThreadingHTTPServer:
+    """Serve /metrics, /healthz, /readyz; a port in use or a bad host is one ConfigError."""
+    host, port = settings.worker.metrics_host, settings.worker.metrics_port
+    try:
+        return serve(port, registry, health, host)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise ConfigError(
+                f"FRAUD_WORKER__METRICS_PORT={port}: the port is in use on {host}; "
+                "pick a free port (or 0 to turn the endpoint off)"
+            ) from exc
+        raise ConfigError(
+            f"FRAUD_WORKER__METRICS_HOST={host} / FRAUD_WORKER__METRICS_PORT={port}: "
+            f"cannot listen there ({exc.strerror or exc})"
+        ) from exc
+
+
+class ChecksFailed(FraudWorkerError):
+    """check-config found a problem; the lines above the error name each one and its fix."""
+
+
+def check_config_command(
+    offline: Annotated[
+        bool, typer.Option("--offline", help="Skip the broker, Redis and Schema Registry.")
+    ] = False,
+) -> None:
+    """Print the effective configuration (secrets masked), then check that models, rules and
+    schemas load and that the broker and Redis answer; exit 1 naming what failed."""
+    settings = command_settings()
+    typer.echo(json.dumps(masked(settings), indent=2, default=str))
+    results = run_checks(settings, offline)
+    for result in results:
+        typer.echo(result.line())
+    failed = [result for result in results if not result.ok]
+    if len(failed) == 1:
+        raise ChecksFailed(f"{failed[0].name}: {failed[0].detail}")
+    if failed:
+        names = ", ".join(result.name for result in failed)
+        raise ChecksFailed(f"{len(failed)} checks failed ({names}); each FAIL line names its fix")
 
 
 def simulate_command(
@@ -71,28 +125,64 @@ def simulate_command(
     """Produce simulated card transactions (Confluent-framed Avro) into the input topic."""
     from worker.simulator import SimulationConfig, simulate, stream_events
 
-    settings = load_settings()
+    settings = command_settings()
+    probe_broker(settings)
     config = SimulationConfig(n_customers=customers, n_terminals=terminals, n_days=days, seed=seed)
     transactions = simulate(config)
     stop = min(events, len(transactions))
     encoder = RecordEncoder.for_schema_id(schema_registry(settings), schema_id)
     producer = Producer(client_config(settings, **{"linger.ms": 10, "compression.type": "lz4"}))
+    deliveries = Deliveries()
+    topic = settings.topics.input
     started = time.monotonic()
     for batch in stream_events(transactions, rate or None, stop=stop):
         for event in batch:
-            _produce(
-                producer, settings.topics.input, event["card_id"].encode(), encoder.encode(event)
-            )
+            _produce(producer, topic, event["card_id"].encode(), encoder.encode(event), deliveries)
         producer.poll(0)
-    producer.flush(60)
+    unsent = producer.flush(FLUSH_TIMEOUT_S)
     elapsed = time.monotonic() - started
-    typer.echo(f"produced {stop} events to {settings.topics.input} in {elapsed:.1f} s")
+    deliveries.check(stop, unsent, topic, settings.kafka_bootstrap)
+    typer.echo(f"produced {stop} events to {topic} in {elapsed:.1f} s")
 
 
-def _produce(producer: Producer, topic: str, key: bytes, value: bytes) -> None:
+FLUSH_TIMEOUT_S = 60.0
+
+
+class Deliveries:
+    """Counts the broker's acknowledgements (delivery callbacks): "produced" means acked."""
+
+    def __init__(self) -> None:
+        self.delivered = 0
+        self.failed = 0
+        self.first_error: KafkaError | None = None
+
+    def __call__(self, err: KafkaError | None, _message: Message) -> None:
+        if err is None:
+            self.delivered += 1
+            return
+        self.failed += 1
+        self.first_error = self.first_error or err
+
+    def check(self, expected: int, unsent: int, topic: str, bootstrap: str) -> None:
+        """Raise BrokerUnavailable, naming the broker and the reason, unless all were acked."""
+        if self.delivered == expected:
+            return
+        if self.first_error is not None:
+            reason = f"{self.failed} failed: {self.first_error.str()}"
+        else:
+            reason = f"{unsent} still unacknowledged after {FLUSH_TIMEOUT_S:g} s"
+        raise BrokerUnavailable(
+            f"only {self.delivered} of {expected} events reached {topic} at {bootstrap} "
+            f"({reason}); {BROKER_HINT}"
+        )
+
+
+def _produce(
+    producer: Producer, topic: str, key: bytes, value: bytes, on_delivery: Deliveries
+) -> None:
     while True:
         try:
-            producer.produce(topic, value, key)
+            producer.produce(topic, value, key, on_delivery=on_delivery)
             return
         except BufferError:
             producer.poll(0.05)
@@ -111,22 +201,14 @@ def review_command(
     ] = 3.0,
 ) -> None:
     """Show the review topic: degraded, flagged, review and block results, with their reasons."""
-    settings = load_settings()
+    settings = command_settings()
+    probe_broker(settings)
     reader = load_schema(default_schemas_dir() / "review_item.v1.avsc")
     decoder = EventDecoder(schema_registry(settings), reader)
-    consumer = Consumer(
-        client_config(
-            settings,
-            **{
-                "group.id": f"fraud-review-{uuid.uuid4().hex[:8]}",
-                "auto.offset.reset": "earliest",
-                "enable.auto.commit": False,
-            },
-        )
-    )
+    consumer = Consumer(reader_config(settings, "fraud-review"))
     # Read every partition from its start without joining a group: no rebalance to wait for.
     topic = settings.topics.review
-    partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+    partitions = _partitions(consumer, topic)
     consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
     shown, last_seen = 0, time.monotonic()
     if not as_json:
@@ -145,6 +227,17 @@ def review_command(
                     shown += 1
     finally:
         consumer.close()
+
+
+def _partitions(consumer: Consumer, topic: str) -> list[int]:
+    metadata = consumer.list_topics(topic, timeout=10).topics[topic]
+    if metadata.error is not None or not metadata.partitions:
+        consumer.close()
+        raise FraudWorkerError(
+            f"topic {topic!r} (FRAUD_TOPICS__REVIEW) does not exist; "
+            "create it with: fraud-worker topics create"
+        )
+    return list(metadata.partitions)
 
 
 def _matches(item: dict[str, Any], reason: str | None, source: str | None) -> bool:
@@ -174,7 +267,6 @@ def demo_command(
 ) -> None:
     """The main job: stream simulated events through two workers, fail Redis midway, summarize."""
     from worker.demo import run_demo
-    from worker.logs import configure_logging
 
-    configure_logging("WARNING", False)
-    typer.echo(run_demo(load_settings(), events, rate, outage_s))
+    settings = command_settings(level="WARNING")
+    typer.echo(run_demo(settings, events, rate, outage_s))

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,9 +25,10 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 from tqdm import tqdm
 
+from worker.checks import probe_broker
 from worker.codec import EventDecoder, RecordEncoder, default_schemas_dir, frame, load_schema
 from worker.codec.configured import schema_registry
-from worker.kafka.config import client_config
+from worker.kafka.config import client_config, reader_config
 from worker.kafka.topics import ensure_topics
 from worker.settings import Settings
 from worker.simulator import SimulationConfig, simulate
@@ -44,10 +46,11 @@ class DemoRun:
     sent_at: dict[str, float] = field(default_factory=dict)
     outage: tuple[float, float] | None = None
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    metrics_ports: list[int] = field(default_factory=list)
 
 
 def end_offsets(settings: Settings, topic: str) -> list[TopicPartition]:
-    consumer = Consumer(client_config(settings, **{"group.id": f"demo-{uuid.uuid4().hex[:6]}"}))
+    consumer = Consumer(reader_config(settings, "demo"))
     try:
         parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
         return [
@@ -63,10 +66,30 @@ def end_offsets(settings: Settings, topic: str) -> list[TopicPartition]:
 DEMO_BREAKER_ENV = {"FRAUD_BREAKER__OPEN_WAIT_S": "1", "FRAUD_BREAKER__MAX_OPEN_WAIT_S": "2"}
 
 
+METRICS_PORT_ENV = "FRAUD_WORKER__METRICS_PORT"
+
+
+def free_port() -> int:
+    """A port nothing listens on now (the OS picks it)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def metrics_ports(environ: Mapping[str, str], workers: int = 2) -> list[int]:
+    """The two workers' endpoint ports: the user's FRAUD_WORKER__METRICS_PORT and the next
+    ones when it is set (0 keeps the endpoints off), else free ports picked here."""
+    given = environ.get(METRICS_PORT_ENV)
+    if given is None:
+        return [free_port() for _ in range(workers)]
+    base = int(given)
+    return [base + index if base else 0 for index in range(workers)]
+
+
 def start_workers(run: DemoRun, log_dir: Path) -> None:
     log_dir.mkdir(parents=True, exist_ok=True)
-    for index in range(2):
-        env = {**DEMO_BREAKER_ENV, **os.environ, "FRAUD_WORKER__METRICS_PORT": str(9400 + index)}
+    for index, port in enumerate(run.metrics_ports):
+        env = {**DEMO_BREAKER_ENV, **os.environ, METRICS_PORT_ENV: str(port)}
         with (log_dir / f"worker-{index}.log").open("wb") as log:
             run.workers.append(
                 subprocess.Popen(
@@ -116,7 +139,7 @@ def collect_results(
     decoder = EventDecoder(
         schema_registry(run.settings), load_schema(default_schemas_dir() / "scored_result.v1.avsc")
     )
-    consumer = Consumer(client_config(run.settings, **{"group.id": f"demo-{uuid.uuid4().hex[:6]}"}))
+    consumer = Consumer(reader_config(run.settings, "demo"))
     consumer.assign(start)
     results: list[tuple[dict[str, Any], int]] = []
     seen: set[str] = set()
@@ -147,6 +170,7 @@ def stop_workers(run: DemoRun) -> list[int]:
 
 
 def run_demo(settings: Settings, events: int, rate: float, outage_s: float) -> str:
+    probe_broker(settings)
     stack = Stack(settings)
     ensure_topics(AdminClient(client_config(settings)), settings.topics.all_topics())
     seed = int(time.time()) % 100_000  # fresh transaction ids every run
@@ -154,6 +178,7 @@ def run_demo(settings: Settings, events: int, rate: float, outage_s: float) -> s
         SimulationConfig(n_customers=5000, n_terminals=10000, n_days=30, seed=seed)
     )
     run = DemoRun(settings, min(events, len(transactions)), rate, outage_s)
+    run.metrics_ports = metrics_ports(os.environ)
     starts = {
         t: end_offsets(settings, t)
         for t in (settings.topics.scored, settings.topics.review, settings.topics.dead_letter)
@@ -222,12 +247,19 @@ def summarize(
         "where to look next:",
         "  fraud-worker review --source fallback     # what the outage sent to analysts",
         "  fraud-worker review --reason decision:block",
-        "  make demo again with workers left running: `fraud-worker run` serves",
-        "    http://localhost:9400/metrics, /healthz and /readyz",
+        f"  the workers' /metrics, /healthz, /readyz were on {_ports(run)}",
+        f"    (free ports; {METRICS_PORT_ENV}=N gives them N and N+1)",
+        "  `fraud-worker run` serves them on 127.0.0.1:9400 (FRAUD_WORKER__METRICS_HOST/PORT)",
         "  models/report/README.md                   # how good each ladder level is",
         f"  {run.settings.stack.dir / 'demo'}/worker-*.log       # the workers' logs",
     ]
     return "\n".join(lines)
+
+
+def _ports(run: DemoRun) -> str:
+    if not any(run.metrics_ports):
+        return "no port (the endpoint was off)"
+    return "ports " + ", ".join(str(port) for port in run.metrics_ports)
 
 
 def timeline(run: DemoRun, results: list[tuple[dict[str, Any], int]]) -> str:

@@ -83,8 +83,14 @@ class Health:
         return self.not_ready_because() is None
 
 
-def serve(port: int, registry: CollectorRegistry, health: Health) -> ThreadingHTTPServer:
-    """Start the endpoint in a daemon thread; port 0 picks a free one (see server_address)."""
+def serve(
+    port: int, registry: CollectorRegistry, health: Health, host: str = "127.0.0.1"
+) -> ThreadingHTTPServer:
+    """Start the endpoint in a daemon thread; port 0 picks a free one (see server_address).
+
+    Binds to loopback unless told otherwise (a container passes 0.0.0.0). A port in use
+    raises OSError before any thread starts.
+    """
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -110,7 +116,7 @@ def serve(port: int, registry: CollectorRegistry, health: Health) -> ThreadingHT
         def log_message(self, format: str, *args: object) -> None:
             return  # scrapes every few seconds would drown the worker's own logs
 
-    server = ThreadingHTTPServer(("0.0.0.0", port), Handler)
+    server = ThreadingHTTPServer((host, port), Handler)
     thread = threading.Thread(target=server.serve_forever, name="health", daemon=True)
     thread.start()
     return server

@@ -3,6 +3,8 @@ transaction id or anything from the event's content."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+
 import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
@@ -63,6 +65,12 @@ class WorkerMetrics:
             registry=r,
         )
         self.model = Info("fraud_model", "Model version and execution provider", registry=r)
+        self.artifact_load_failed = Gauge(
+            "fraud_artifact_load_failed",
+            "1 when the artifact failed to load at start (its ladder level is skipped), else 0",
+            ["artifact"],
+            registry=r,
+        )
 
     def observe_batch(self, scored: ScoredBatch) -> None:
         """Count one scored batch; per-row work is done with numpy counts, not loops."""
@@ -85,6 +93,11 @@ class WorkerMetrics:
         for value, count in zip(values.tolist(), counts.tolist(), strict=True):
             for name in scored.tags.names(value):
                 counter.labels(name).inc(count)
+
+    def observe_load(self, artifacts: Iterable[str], failures: Mapping[str, str]) -> None:
+        """One gauge per artifact, 0 included, so that an alert can test for 1."""
+        for artifact in artifacts:
+            self.artifact_load_failed.labels(artifact).set(1 if artifact in failures else 0)
 
     def breaker_changed(self, dependency: str, _old: BreakerState, new: BreakerState) -> None:
         self.breaker_state.labels(dependency).set(BREAKER_VALUES[new])

@@ -1,7 +1,10 @@
 """Build the ladder and its dependencies from the settings, once, at start.
 
 A model or rules file that cannot be loaded does not stop the worker: its level is left out
-(it answers "unavailable" and rows fall through), and the reason is logged and exported.
+(it answers "unavailable" and rows fall through). Each failure is logged at WARNING, kept in
+``Runtime.load_failures`` (artifact → reason: the ``fraud_artifact_load_failed`` gauge) and in
+``Runtime.problems`` (what ``/readyz`` names). Breaker transitions are logged at WARNING with
+the rates that caused them.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from worker.breaker import BreakerConfig, CircuitBreaker
+from worker.breaker import BreakerConfig, BreakerState, CircuitBreaker
 from worker.errors import FraudWorkerError
 from worker.features.store import RedisFeatureStore
 from worker.ladder.cache import CacheLevel
@@ -30,7 +33,7 @@ from worker.ladder.writes import WriteBehind
 from worker.models.fallback import FallbackModel
 from worker.models.manifest import ArtifactError, Manifest, load_manifest
 from worker.models.primary import PrimaryModel
-from worker.rules.engine import load_rules
+from worker.rules.engine import RuleSet, load_rules
 from worker.settings import BreakerSettings, Settings
 
 log = logging.getLogger(__name__)
@@ -38,6 +41,8 @@ T = TypeVar("T")
 
 UNKNOWN_VERSION = "unknown"
 DEPENDENCIES = ("cache", "feature_store", "primary")
+# What build_runtime loads from files; each one that fails leaves a level out.
+ARTIFACTS = ("manifest", "primary", "fallback", "rules")
 
 
 @dataclass
@@ -50,6 +55,8 @@ class Runtime:
     provider: str
     problems: list[str] = field(default_factory=list)
     primary_level: PrimaryLevel | None = None
+    # Artifact (one of ARTIFACTS) → why it failed to load; absent when it loaded.
+    load_failures: dict[str, str] = field(default_factory=dict)
 
     def close(self) -> None:
         if self.primary_level is not None:
@@ -83,44 +90,102 @@ def redis_client(settings: Settings) -> redis.Redis:
     )
 
 
-def _load(what: str, loader: Callable[[], T], problems: list[str]) -> T | None:
+def _load(what: str, loader: Callable[[], T], failures: dict[str, str]) -> T | None:
     try:
         return loader()
     except FraudWorkerError as exc:
-        problems.append(f"{what}: {exc}")
-        log.error("%s is unavailable, its level will be skipped: %s", what, exc)
+        _failed(what, str(exc), failures)
         return None
 
 
+def _failed(what: str, reason: str, failures: dict[str, str]) -> None:
+    failures[what] = reason
+    log.warning("%s failed to load, its level is skipped: %s", what, reason)
+
+
+def problems_of(failures: dict[str, str]) -> list[str]:
+    """One line per failed artifact, in ladder order, for logs and ``/readyz``."""
+    return [f"{what}: {failures[what]}" for what in ARTIFACTS if what in failures]
+
+
 def load_models(
-    settings: Settings, problems: list[str]
+    settings: Settings, failures: dict[str, str]
 ) -> tuple[Manifest | None, PrimaryModel | None, FallbackModel | None]:
+    """The manifest and both models; each one that fails is named in ``failures`` (without a
+    manifest, neither model can load, and both are named)."""
     models_dir = settings.worker.models_dir
     try:
         manifest = load_manifest(models_dir)
     except ArtifactError as exc:
-        problems.append(f"manifest: {exc}")
-        log.error("no model manifest, both models are unavailable: %s", exc)
+        _failed("manifest", str(exc), failures)
+        for model in ("primary", "fallback"):
+            _failed(model, "no valid model manifest", failures)
         return None, None, None
     primary = _load(
-        "primary model",
+        "primary",
         lambda: PrimaryModel.load(
             models_dir, manifest, settings.worker.prefer_gpu, settings.worker.primary_threads
         ),
-        problems,
+        failures,
     )
-    fallback = _load("fallback model", lambda: FallbackModel.load(models_dir, manifest), problems)
+    fallback = _load("fallback", lambda: FallbackModel.load(models_dir, manifest), failures)
     return manifest, primary, fallback
 
 
+def log_transition(breaker: CircuitBreaker) -> Callable[[str, BreakerState, BreakerState], None]:
+    """A breaker listener that logs each transition at WARNING with its reason, e.g.
+    ``breaker cache closed -> open (failure rate 0.60, slow-call rate 0.00 over 10 calls;
+    open for 5 s)``. Called under the breaker's lock, which snapshot() may take again."""
+
+    def listener(name: str, old: BreakerState, new: BreakerState) -> None:
+        log.warning("breaker %s %s -> %s (%s)", name, old, new, transition_reason(breaker, new))
+
+    return listener
+
+
+def transition_reason(breaker: CircuitBreaker, new: BreakerState) -> str:
+    snap = breaker.snapshot()
+    if new is BreakerState.HALF_OPEN:
+        permits = breaker.config.half_open_permits
+        return f"open wait of {snap.open_wait_s:g} s over; {permits} trial calls let through"
+    if new is BreakerState.CLOSED:  # the trials' window is gone with the state: name the rule
+        permits = breaker.config.half_open_permits
+        return f"{permits} trial calls under the failure and slow-call thresholds"
+    return (
+        f"failure rate {snap.failure_rate:.2f}, slow-call rate {snap.slow_call_rate:.2f} "
+        f"over {snap.buffered_calls} calls; open for {snap.open_wait_s:g} s"
+    )
+
+
+@dataclass(frozen=True)
+class Artifacts:
+    """What the ladder loads from files; ``failures``: artifact → why it did not load."""
+
+    manifest: Manifest | None
+    primary: PrimaryModel | None
+    fallback: FallbackModel | None
+    rules: RuleSet | None
+    failures: dict[str, str]
+
+
+def load_artifacts(settings: Settings) -> Artifacts:
+    """Load every artifact as the worker does (``check-config`` runs the same code)."""
+    failures: dict[str, str] = {}
+    manifest, primary, fallback = load_models(settings, failures)
+    rules = _load("rules", lambda: load_rules(settings.worker.rules_path), failures)
+    return Artifacts(manifest, primary, fallback, rules, failures)
+
+
 def build_runtime(settings: Settings) -> Runtime:
-    problems: list[str] = []
-    manifest, primary, fallback = load_models(settings, problems)
-    rules = _load("rules", lambda: load_rules(settings.worker.rules_path), problems)
+    artifacts = load_artifacts(settings)
+    manifest, primary, fallback = artifacts.manifest, artifacts.primary, artifacts.fallback
+    rules, failures = artifacts.rules, artifacts.failures
     version = manifest.model_version if manifest else UNKNOWN_VERSION
     client = redis_client(settings)
     config = breaker_config(settings.breaker)
     breakers = {name: CircuitBreaker(name, config) for name in DEPENDENCIES}
+    for breaker in breakers.values():
+        breaker.add_listener(log_transition(breaker))
     prefix = settings.redis.key_prefix
     store = RedisFeatureStore(client, f"{prefix}fs:", settings.redis.feature_ttl_days)
     writes = WriteBehind(client)  # one connection: cache and store writes keep their order
@@ -150,4 +215,6 @@ def build_runtime(settings: Settings) -> Runtime:
         batch_budget_s=settings.worker.batch_budget_ms / 1000,
     )
     provider = primary.provider if primary else "none"
-    return Runtime(ladder, client, breakers, provider, problems, primary_level)
+    return Runtime(
+        ladder, client, breakers, provider, problems_of(failures), primary_level, failures
+    )

@@ -7,17 +7,31 @@ with a :class:`ConfigError` naming the key, so a worker never starts half-config
 
 from __future__ import annotations
 
+import json
 import os
+import re
+import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+import yaml
+from confluent_kafka import KafkaException, Producer
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
     YamlConfigSettingsSource,
 )
+from redis import ConnectionPool
 
 from worker.errors import ConfigError
 
@@ -25,6 +39,10 @@ ENV_PREFIX = "FRAUD_"
 CONFIG_FILE_ENV = "FRAUD_CONFIG_FILE"
 
 Port = Annotated[int, Field(ge=1, le=65535)]
+# Kafka's own rule for topic names: 1 to 249 of these characters.
+TopicName = Annotated[str, Field(min_length=1, max_length=249, pattern=r"^[A-Za-z0-9._-]+$")]
+# A wait that must end: infinity or NaN would make a breaker, or the stack, wait forever.
+FiniteSeconds = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 
 
 class _Frozen(BaseModel):
@@ -38,12 +56,34 @@ class KafkaSettings(_Frozen):
     # Passed verbatim to librdkafka (security.protocol, sasl.*, ssl.*): secrets live here.
     client_config: dict[str, str] = Field(default_factory=dict)
 
+    @field_validator("client_config")
+    @classmethod
+    def _known_to_librdkafka(cls, config: dict[str, str]) -> dict[str, str]:
+        """librdkafka itself judges the keys and values: an unknown key or a bad value is
+        refused at start, not when the first client is built."""
+        if config:
+            try:
+                # Building a client checks every property; this one connects to nothing
+                # (no bootstrap servers) and logs nothing (log_level 0).
+                Producer({**config, "bootstrap.servers": "", "log_level": 0})
+            except KafkaException as exc:
+                raise ValueError(exc.args[0].str()) from None
+        return config
+
 
 class RedisSettings(_Frozen):
     """Where Redis is. ``url`` unset means: use the local stack's server. ``rediss://`` URLs
     use TLS; a password in the URL is masked wherever settings are printed."""
 
     url: str | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _a_redis_url(cls, url: str | None) -> str | None:
+        if url is not None:
+            ConnectionPool.from_url(url)  # connects to nothing; its ValueError names the problem
+        return url
+
     # Short: a hung Redis must cost a batch milliseconds, not seconds (the ladder degrades).
     socket_timeout_ms: int = Field(default=100, ge=1)
     cache_ttl_s: int = Field(default=3600, ge=1)
@@ -73,8 +113,8 @@ class BreakerSettings(_Frozen):
     slow_call_rate_threshold: float = Field(default=1.0, gt=0, le=1)
     slow_call_ms: int = Field(default=250, ge=1)
     half_open_permits: int = Field(default=3, ge=1)
-    open_wait_s: float = Field(default=5.0, gt=0)
-    max_open_wait_s: float = Field(default=60.0, gt=0)
+    open_wait_s: FiniteSeconds = 5.0
+    max_open_wait_s: FiniteSeconds = 60.0
 
     @model_validator(mode="after")
     def _check(self) -> BreakerSettings:
@@ -88,11 +128,12 @@ class BreakerSettings(_Frozen):
 class WorkerSettings(_Frozen):
     """The consumer loop and the ladder."""
 
-    group_id: str = "fraud-worker"
+    group_id: str = Field(default="fraud-worker", min_length=1)
     # A batch is what has arrived, up to batch_max; with nothing there, the loop waits up
-    # to batch_wait_ms for the first message (then takes whatever came with it).
+    # to batch_wait_ms for the first message (then takes whatever came with it). Bounded:
+    # a stop signal is honoured between waits, so this bounds how long SIGTERM waits.
     batch_max: int = Field(default=1000, ge=1, le=100_000)
-    batch_wait_ms: int = Field(default=100, ge=0)
+    batch_wait_ms: int = Field(default=100, ge=0, le=10_000)
     batch_budget_ms: int = Field(default=500, ge=1)
     primary_timeout_ms: int = Field(default=100, ge=1)
     flush_timeout_ms: int = Field(default=30_000, ge=100)
@@ -103,7 +144,10 @@ class WorkerSettings(_Frozen):
     rules_path: Path = Path("rules/rules.yaml")
     prefer_gpu: bool = True
     primary_threads: int = Field(default=1, ge=1)
+    # /metrics, /healthz and /readyz; port 0 turns the endpoint off. Loopback unless told
+    # (a container sets 0.0.0.0 so that probes and scrapes reach it).
     metrics_port: int = Field(default=9400, ge=0, le=65535)
+    metrics_host: str = Field(default="127.0.0.1", min_length=1)
     log_json: bool = False
     log_level: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
     # at_least_once: outputs acknowledged, then offsets stored (duplicates possible after a
@@ -146,16 +190,16 @@ class StackSettings(_Frozen):
     controller_port: Port = 19093
     redis_port: Port = 16379
     kafka_heap_mb: int = Field(default=512, ge=128)
-    ready_timeout_s: float = Field(default=90.0, gt=0)
+    ready_timeout_s: FiniteSeconds = 90.0
 
 
 class TopicSettings(_Frozen):
     """Topic names and partition counts. The input's partitions cap a group's parallelism."""
 
-    input: str = "transactions"
-    scored: str = "transactions.scored"
-    review: str = "transactions.review"
-    dead_letter: str = "transactions.dlq"
+    input: TopicName = "transactions"
+    scored: TopicName = "transactions.scored"
+    review: TopicName = "transactions.review"
+    dead_letter: TopicName = "transactions.dlq"
     input_partitions: int = Field(default=6, ge=1)
     output_partitions: int = Field(default=6, ge=1)
 
@@ -246,12 +290,73 @@ def _key_name(loc: tuple[int | str, ...]) -> str:
 
 
 def load_settings(**overrides: Any) -> Settings:
-    """Build and validate the settings; a bad value raises ConfigError naming the key."""
+    """Build and validate the settings; a bad value raises ConfigError naming the key (or
+    the variable, or the file)."""
     config_file = os.environ.get(CONFIG_FILE_ENV)
-    if config_file and not Path(config_file).is_file():
-        raise ConfigError(f"{CONFIG_FILE_ENV}: no such file: {config_file}")
+    if config_file:
+        _check_config_file(Path(config_file))
     try:
         return Settings(**overrides)
     except ValidationError as exc:
-        problems = "; ".join(f"{_key_name(err['loc'])}: {err['msg']}" for err in exc.errors())
+        problems = "; ".join(
+            f"{_key_name(err['loc'])}: {_one_line(err['msg'])}" for err in exc.errors()
+        )
         raise ConfigError(f"invalid settings: {problems}") from exc
+    except SettingsError as exc:
+        raise ConfigError(_unparsable_variable(exc)) from exc
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.removeprefix("Value error, ").split())
+
+
+def _check_config_file(path: Path) -> None:
+    """The file named by FRAUD_CONFIG_FILE exists and holds a YAML mapping."""
+    where = f"{CONFIG_FILE_ENV}={path}"
+    if not path.is_file():
+        raise ConfigError(f"{where}: no such file")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise ConfigError(f"{where}: cannot read: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or exc
+        raise ConfigError(f"{where}: not valid YAML{at}: {_one_line(str(problem))}") from exc
+    if data is not None and not isinstance(data, dict):
+        raise ConfigError(
+            f"{where}: the file must hold a mapping of sections (kafka:, worker:, …), "
+            f"not a {type(data).__name__}"
+        )
+
+
+def _unparsable_variable(exc: SettingsError) -> str:
+    """pydantic-settings names only the section; name the variable whose JSON is bad."""
+    match = re.search(r'field "(\w+)"', str(exc))
+    section = match.group(1) if match else ""
+    for name, value in sorted(os.environ.items()):
+        upper = name.upper()
+        if upper not in _json_variables():
+            continue
+        if section and not upper.startswith(f"{ENV_PREFIX}{section.upper()}"):
+            continue
+        try:
+            json.loads(value)
+        except ValueError as error:
+            return f"{upper}: not valid JSON ({error}); write it as a JSON object, e.g. '{{}}'"
+    prefix = f"{ENV_PREFIX}{section.upper()}" if section else ENV_PREFIX
+    return f"{prefix}…: a variable could not be parsed ({exc}); check its JSON"
+
+
+def _json_variables() -> set[str]:
+    """The variables that pydantic-settings reads as JSON: whole sections and dict fields."""
+    names = set()
+    for section, field in Settings.model_fields.items():
+        names.add(f"{ENV_PREFIX}{section.upper()}")
+        model = field.annotation
+        if isinstance(model, type) and issubclass(model, BaseModel):
+            for key, inner in model.model_fields.items():
+                if typing.get_origin(inner.annotation) in (dict, list):
+                    names.add(f"{ENV_PREFIX}{section.upper()}__{key.upper()}")
+    return names

@@ -19,6 +19,9 @@ def test_probes_port_and_scaler_match_the_worker() -> None:
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
     env = {e["name"]: e.get("value") for e in container["env"]}
+    # The worker listens on loopback unless told: in a pod, probes and scrapes come from outside.
+    assert env["FRAUD_WORKER__METRICS_HOST"] == "0.0.0.0"
+    assert defaults.metrics_host == "127.0.0.1"
     trigger = scaler["spec"]["triggers"][0]["metadata"]
     assert trigger["consumerGroup"] == env["FRAUD_WORKER__GROUP_ID"] == defaults.group_id
     assert scaler["spec"]["maxReplicaCount"] <= Settings().topics.input_partitions
