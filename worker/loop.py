@@ -27,7 +27,7 @@ from worker.kafka.offsets import offset_policy
 from worker.kafka.producer import worker_producer_config
 from worker.ladder import score_batch
 from worker.metrics import WorkerMetrics
-from worker.runtime import Runtime
+from worker.runtime import ARTIFACTS, Runtime
 from worker.settings import Settings
 from worker.sinks.outputs import BatchOutputs, Encoders, Limits, batch_outputs
 from worker.source.decode import decode_messages
@@ -82,6 +82,7 @@ class Worker:
             self.source = BatchSource.connect(settings, on_broker)
         else:
             self.source = BatchSource(consumer, settings.topics.input, on_broker)
+        self.source.on_owned = self.health.set_partitions
         if producer is None:  # not ``or``: a producer with nothing queued is falsy
             producer = Producer(worker_producer_config(settings))
         self.policy = offset_policy(settings, self.source, producer)
@@ -90,6 +91,7 @@ class Worker:
         self._lag_labels: set[tuple[str, str]] = set()
         # (wall, CPU) clocks at the first batch: benchmarks measure from there.
         self.first_batch_at: tuple[float, float] | None = None
+        metrics.observe_load(ARTIFACTS, runtime.load_failures)
         for name, breaker in runtime.breakers.items():
             breaker.add_listener(metrics.breaker_changed)
             metrics.breaker_state.labels(name).set(0)
@@ -180,7 +182,7 @@ class Worker:
         if now - self._last_lag < LAG_EVERY_S:
             return
         self._last_lag = now
-        self.health.set_partitions(len(self.source.owned))
+        self._export_edge()
         lags = self.source.lag()
         for (topic, partition), lag in lags.items():
             labels = (topic, str(partition))
@@ -189,6 +191,11 @@ class Worker:
         for labels in self._lag_labels - {(t, str(p)) for t, p in lags}:
             self.metrics.lag.remove(*labels)  # partitions given up
             self._lag_labels.discard(labels)
+
+    def _export_edge(self) -> None:
+        primary = self.runtime.primary_level
+        writes = getattr(primary.writes, "skipped", {}) if primary is not None else {}
+        self.metrics.observe_edge(writes, getattr(self.policy, "aborted", 0))
 
     def _shutdown(self, failed: bool) -> None:
         """Settle and commit what is safe, then close everything — each step even if an

@@ -64,6 +64,17 @@ class WorkerMetrics:
             ["topic", "partition"],
             registry=r,
         )
+        self.skipped_writes = Counter(
+            "fraud_writes_skipped",
+            "Redis write commands skipped because the dependency's breaker was open",
+            ["dependency"],
+            registry=r,
+        )
+        self.aborted_transactions = Counter(
+            "fraud_transactions_aborted",
+            "Batches whose transaction was aborted and read again (exactly-once)",
+            registry=r,
+        )
         self.model = Info("fraud_model", "Model version and execution provider", registry=r)
         self.artifact_load_failed = Gauge(
             "fraud_artifact_load_failed",
@@ -94,6 +105,12 @@ class WorkerMetrics:
             for name in scored.tags.names(value):
                 counter.labels(name).inc(count)
 
+    def observe_edge(self, skipped_writes: Mapping[str, int], aborted_transactions: int) -> None:
+        """Totals kept by the write-behind and the offset policy, as counters."""
+        for dependency, total in skipped_writes.items():
+            _advance(self.skipped_writes.labels(dependency), total)
+        _advance(self.aborted_transactions, aborted_transactions)
+
     def observe_load(self, artifacts: Iterable[str], failures: Mapping[str, str]) -> None:
         """One gauge per artifact, 0 included, so that an alert can test for 1."""
         for artifact in artifacts:
@@ -101,3 +118,10 @@ class WorkerMetrics:
 
     def breaker_changed(self, dependency: str, _old: BreakerState, new: BreakerState) -> None:
         self.breaker_state.labels(dependency).set(BREAKER_VALUES[new])
+
+
+def _advance(counter: Counter, total: float) -> None:
+    """Move a counter up to a running total kept elsewhere."""
+    delta = total - counter._value.get()
+    if delta > 0:
+        counter.inc(delta)

@@ -115,6 +115,8 @@ class BatchSource:
         # Replaced, never mutated: other threads (readiness, tests) read it while it changes.
         self.owned: frozenset[Key] = frozenset()
         self.fatal: KafkaError | None = None
+        # Told the number of partitions owned after every rebalance (readiness).
+        self.on_owned: Callable[[int], None] = lambda owned: None
         self._listener: RebalanceListener | None = None
 
     @classmethod
@@ -192,6 +194,7 @@ class BatchSource:
 
     def _assigned(self, _consumer: Consumer, partitions: Partitions) -> None:
         self.owned = self.owned | {(p.topic, p.partition) for p in partitions}
+        self.on_owned(len(self.owned))
         self.on_broker(True)
         log.info("assigned %s, now own %s", _numbers(partitions), sorted(p for _t, p in self.owned))
         if self._listener is not None:
@@ -202,10 +205,12 @@ class BatchSource:
         if self._listener is not None:
             self._listener.on_revoke(partitions)
         self.owned = self.owned - {(p.topic, p.partition) for p in partitions}
+        self.on_owned(len(self.owned))
 
     def _lost(self, _consumer: Consumer, partitions: Partitions) -> None:
         log.warning("lost %s: another member may own them already", _numbers(partitions))
         self.owned = self.owned - {(p.topic, p.partition) for p in partitions}
+        self.on_owned(len(self.owned))
         if self._listener is not None:
             self._listener.on_lost(partitions)
 
