@@ -15,16 +15,19 @@ import time
 from dataclasses import dataclass
 from types import FrameType
 
-from confluent_kafka import Consumer, Message, Producer
+from confluent_kafka import Consumer, KafkaException, Message, Producer
+from confluent_kafka.admin import AdminClient
 
 from worker.codec import RecordEncoder, default_schemas_dir, load_schema
 from worker.codec.avro import TRANSACTION_READER_SCHEMA
 from worker.codec.columnar import ColumnarDecoder, ColumnarEncoder
 from worker.codec.configured import schema_registry
 from worker.health import Health
+from worker.kafka.config import client_config
 from worker.kafka.consumer import BatchSource
 from worker.kafka.offsets import offset_policy
 from worker.kafka.producer import worker_producer_config
+from worker.kafka.topics import smallest_record_limit
 from worker.ladder import score_batch
 from worker.metrics import WorkerMetrics
 from worker.runtime import ARTIFACTS, Runtime
@@ -34,6 +37,26 @@ from worker.source.decode import decode_messages
 
 log = logging.getLogger(__name__)
 LAG_EVERY_S = 1.0
+
+
+def topic_limits(settings: Settings, limits: Limits) -> Limits:
+    """The size limits, lowered to what the output topics accept (the broker refuses a
+    larger record, and a refused output stops the member)."""
+    topics = settings.topics
+    outputs = [topics.scored, topics.review, topics.dead_letter]
+    try:
+        topic_limit = smallest_record_limit(AdminClient(client_config(settings)), outputs)
+    except KafkaException as exc:
+        log.warning("could not read the output topics' max.message.bytes: %s", exc)
+        return limits
+    fitted = limits.within(topic_limit)
+    if fitted != limits:
+        log.warning(
+            "records kept under %d bytes: an output topic's max.message.bytes is %d",
+            fitted.max_message_bytes,
+            topic_limit,
+        )
+    return fitted
 
 
 def build_codecs(settings: Settings) -> tuple[ColumnarDecoder, Encoders]:
@@ -85,6 +108,7 @@ class Worker:
         self.source.on_owned = self.health.set_partitions
         if producer is None:  # not ``or``: a producer with nothing queued is falsy
             producer = Producer(worker_producer_config(settings))
+            self.limits = topic_limits(settings, self.limits)
         self.policy = offset_policy(settings, self.source, producer)
         self._stopping = False
         self._last_lag = 0.0

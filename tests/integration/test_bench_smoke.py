@@ -19,13 +19,17 @@ def test_the_end_to_end_benchmark_completes_and_reports(
 ) -> None:
     report = run_bench(live_stack, events=2000, per_message_events=200, out=tmp_path)
     designs = [r["design"] for r in report["results"]]
-    assert designs[:3] == ["passthrough", "per-message", "ours"]
-    assert designs[3].startswith("ours at ")
+    assert designs[:4] == ["passthrough", "per-message", "ours", "ours-exactly-once"]
+    assert designs[4].startswith("ours at ")
     for result in report["results"]:
         assert result["events"] > 0
         assert set(result["latency_ms"]) == {"p50", "p95", "p99"}
         assert result["peak_rss_mb"] > 0 and result["cpu_s_per_1k"] >= 0
-    assert set(report["ratios"]) == {"ours_vs_passthrough", "ours_vs_per_message"}
+    assert set(report["ratios"]) == {
+        "ours_vs_passthrough",
+        "ours_vs_per_message",
+        "exactly_once_vs_ours",
+    }
     assert report["machine"]["cores"] >= 1
     for name in ("e2e.json", "e2e.md", "e2e.png"):
         assert (tmp_path / name).stat().st_size > 0

@@ -5,7 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from confluent_kafka import KafkaError, KafkaException
-from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin import (  # type: ignore[attr-defined]  # public, not in __all__
+    AdminClient,
+    ConfigResource,
+    ResourceType,
+)
 from confluent_kafka.cimpl import NewTopic
 
 from worker.errors import FraudWorkerError
@@ -62,3 +66,18 @@ def delete_topics(admin: AdminClient, names: list[str], timeout_s: float = 30.0)
         except KafkaException as exc:
             if exc.args[0].code() != KafkaError.UNKNOWN_TOPIC_OR_PART:
                 raise
+
+
+def smallest_record_limit(admin: AdminClient, names: list[str], timeout_s: float = 10.0) -> int:
+    """The smallest ``max.message.bytes`` of the named topics: the broker refuses a record
+    larger than its topic's limit (and a refused output stops the member), so the worker
+    keeps every record under it. Raises KafkaException when the broker cannot say."""
+    resources = [ConfigResource(ResourceType.TOPIC, name) for name in names]
+    limits = []
+    for future in admin.describe_configs(resources, request_timeout=timeout_s).values():
+        entry = future.result(timeout=timeout_s).get("max.message.bytes")
+        if entry is not None and entry.value:
+            limits.append(int(entry.value))
+    if not limits:
+        raise KafkaException(KafkaError(KafkaError._INVALID_ARG, "no max.message.bytes"))
+    return min(limits)

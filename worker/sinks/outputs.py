@@ -71,6 +71,13 @@ class Limits:
     max_message_bytes: int = 1_000_000
     dead_letter_raw_max_bytes: int = 65_536
 
+    def within(self, topic_limit: int) -> Limits:
+        """These limits, lowered to fit a topic whose records may be at most
+        ``topic_limit`` bytes (a dead letter keeps at most a quarter of it raw)."""
+        largest = min(self.max_message_bytes, topic_limit)
+        raw = min(self.dead_letter_raw_max_bytes, largest // 4)
+        return Limits(largest, raw)
+
 
 # Room left in each record for headers and the client's per-record overhead.
 RECORD_OVERHEAD_BYTES = 1_024
