@@ -46,7 +46,7 @@ def topic_limits(settings: Settings, limits: Limits) -> Limits:
     outputs = [topics.scored, topics.review, topics.dead_letter]
     try:
         topic_limit = smallest_record_limit(AdminClient(client_config(settings)), outputs)
-    except KafkaException as exc:
+    except (KafkaException, TimeoutError) as exc:
         log.warning("could not read the output topics' max.message.bytes: %s", exc)
         return limits
     fitted = limits.within(topic_limit)
@@ -108,7 +108,7 @@ class Worker:
         self.source.on_owned = self.health.set_partitions
         if producer is None:  # not ``or``: a producer with nothing queued is falsy
             producer = Producer(worker_producer_config(settings))
-            self.limits = topic_limits(settings, self.limits)
+        self._real_clients = consumer is None
         self.policy = offset_policy(settings, self.source, producer)
         self._stopping = False
         self._last_lag = 0.0
@@ -143,6 +143,8 @@ class Worker:
         """Consume until stopped (or ``max_batches`` / ``max_events``, for benchmarks)."""
         self.source.subscribe(self.policy)
         self.health.start()
+        if self._real_clients:  # after start: a broker that does not answer only delays it
+            self.limits = topic_limits(self.settings, self.limits)
         log.info(
             "consuming %s as group %s (%s)",
             self.settings.topics.input,

@@ -13,6 +13,12 @@ from contextlib import ExitStack
 
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import (  # type: ignore[attr-defined]
+    AdminClient,
+    AlterConfigOpType,
+    ConfigEntry,
+    ConfigResource,
+)
 
 from tests.integration.harness import (
     encoded,
@@ -165,3 +171,31 @@ def test_exactly_once_outputs_and_offsets_commit_together(
     assert set(counts) == {e["transaction_id"] for e in events}
     assert set(counts.values()) == {1}, "no duplicates for a read_committed reader"
     assert committed(settings, 3) == ends(settings, 3)
+
+
+def test_records_stay_under_a_smaller_limit_of_the_output_topics(
+    live_stack: Settings, make_topic: Callable[[int], str], admin: AdminClient
+) -> None:
+    """Output topics that accept at most 100 kB: a 200 kB id is dead-lettered within that
+    limit instead of being refused by the broker (which stopped the member)."""
+    settings = worker_settings(live_stack, make_topic)
+    small = {"max.message.bytes": "100000"}
+    for topic in (settings.topics.scored, settings.topics.review, settings.topics.dead_letter):
+        entries = [_set(name, value) for name, value in small.items()]
+        resource = ConfigResource("topic", topic, incremental_configs=entries)
+        for future in admin.incremental_alter_configs([resource]).values():
+            future.result(10)
+    events = simulated_events(50, seed=12)
+    events[25] = {**events[25], "transaction_id": "z" * 200_000}
+    with running_worker(settings) as worker:
+        produce_large(settings, encoded(events))
+        scored = read_topic(settings, settings.topics.scored, "scored", 49)
+        dead = read_topic(settings, settings.topics.dead_letter, "dead_letter", 1)
+        assert worker.limits.max_message_bytes == 100_000
+    assert len(scored) == 49
+    assert [record["error_code"] for record, _ in dead] == ["oversized_result"]
+    assert len(dead[0][1].value()) < 100_000
+
+
+def _set(name: str, value: str) -> ConfigEntry:
+    return ConfigEntry(name, value, incremental_operation=AlterConfigOpType.SET)

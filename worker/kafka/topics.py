@@ -68,7 +68,7 @@ def delete_topics(admin: AdminClient, names: list[str], timeout_s: float = 30.0)
                 raise
 
 
-def smallest_record_limit(admin: AdminClient, names: list[str], timeout_s: float = 10.0) -> int:
+def smallest_record_limit(admin: AdminClient, names: list[str], timeout_s: float = 5.0) -> int:
     """The smallest ``max.message.bytes`` of the named topics: the broker refuses a record
     larger than its topic's limit (and a refused output stops the member), so the worker
     keeps every record under it. Raises KafkaException when the broker cannot say."""
