@@ -45,13 +45,25 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)  # fmt: skip
 
 
+def configure_logging(path: Path) -> None:
+    """Everything to ``path``; only the suite's own warnings to the terminal. The suite's
+    Kafka clients log every refused connection while a fault keeps the broker down."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    to_file = logging.FileHandler(path)
+    to_file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.INFO, handlers=[to_file])
+    to_terminal = logging.StreamHandler()
+    to_terminal.setLevel(logging.WARNING)
+    logging.getLogger("worker.chaos").addHandler(to_terminal)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.list:
         for scenario in SCENARIOS:
             print(f"{scenario.name:<18} {scenario.summary}")
         return 0
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    configure_logging(args.stack_dir / "logs" / "suite.log")
     scenarios = select(list(QUICK) if args.quick else args.scenarios)
     modes = list(MODES) if args.mode == "both" else [args.mode]
     ports = StackPorts(args.kafka_port, args.controller_port, args.redis_port)

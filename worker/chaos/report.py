@@ -57,7 +57,8 @@ def _seconds(outcome: Outcome, value: float | None) -> str:
     if value is None:
         if not outcome.fault_window_s:
             return "-"
-        return "never" if outcome.results_after_fault else "over"
+        answered_before_end = not outcome.results_after_fault and not outcome.tally.lost
+        return "over" if answered_before_end else "never"
     return f"{value:.1f}"
 
 

@@ -81,8 +81,12 @@ def oversized(
 ) -> list[Input]:
     """1,000,000 random bytes (undecodable), and a valid event whose merchant category is a
     1,000,000-character string: it decodes and scores, but its review item cannot fit the
-    worker's 1 MB output limit."""
-    big = {**event, "merchant_category": "x" * ONE_MB}
+    worker's 1 MB output limit. It gets a transaction id of its own: answers are matched by it."""
+    big = {
+        **event,
+        "transaction_id": f"{event['transaction_id']}-big",
+        "merchant_category": "x" * ONE_MB,
+    }
     return [
         Input(b"oversized", rng.bytes(ONE_MB), "oversized_random"),
         valid_input(encoder, big, "oversized_field"),
