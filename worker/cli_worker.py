@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import faulthandler
 import json
 import logging
 import signal
@@ -41,6 +42,8 @@ def run_command() -> None:
     from worker.runtime import ARTIFACTS, build_runtime
 
     settings = command_settings()
+    # `kill -USR1 <pid>` prints every thread's stack: where a stuck worker is stuck.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     early: list[int] = []  # a SIGTERM while starting up still means: stop cleanly
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda num, _frame: early.append(num))
