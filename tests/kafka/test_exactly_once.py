@@ -3,9 +3,12 @@ offsets; an abortable error aborts and reads the batch again; a fenced producer 
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from confluent_kafka import KafkaError, KafkaException
 
+import worker.kafka.offsets as offsets_module
 from tests.kafka.conftest import WorkerFactory, event
 from tests.kafka.stubs import Produced, StubConsumer, StubProducer
 from worker.kafka.errors import FatalKafkaError
@@ -70,3 +73,29 @@ def test_a_retriable_commit_is_retried(
     consumer.add(0, event(0))
     make_worker(**EOS).run()
     assert len(producer.committed) == 1 and producer.aborted == []
+
+
+def test_a_transactional_call_that_ignores_its_timeout_stops_the_member(
+    make_worker: WorkerFactory,
+    consumer: StubConsumer,
+    producer: StubProducer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """librdkafka's send_offsets_to_transaction can wait forever while the group coordinator
+    is away (seen in the chaos suite after a broker restart): the member gives up after its
+    bound and stops, instead of hanging deaf to SIGTERM."""
+    monkeypatch.setattr(offsets_module, "WATCHDOG_MARGIN_S", 0.2)
+    never = threading.Event()
+
+    def hang(step: str) -> None:
+        if step == "send_offsets":
+            never.wait(30)
+
+    producer.transaction_error = hang  # type: ignore[assignment]
+    consumer.add(0, event(0))
+    try:
+        with pytest.raises(FatalKafkaError, match="did not return within"):
+            make_worker(flush_timeout_ms=200, **EOS).run()
+        assert consumer.closed and producer.committed == []
+    finally:
+        never.set()

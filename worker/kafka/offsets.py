@@ -14,7 +14,11 @@
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Protocol
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
@@ -29,6 +33,54 @@ log = logging.getLogger(__name__)
 
 # How often a transaction's commit is retried when the broker says "try again".
 COMMIT_RETRIES = 5
+# How long past its own timeout a transactional call may take before the producer counts as
+# wedged.
+WATCHDOG_MARGIN_S = 5.0
+
+
+class Watchdog:
+    """Runs blocking transactional calls on a thread of its own, and gives up on one that
+    outlives its own timeout.
+
+    librdkafka can ignore that timeout: ``send_offsets_to_transaction`` waits forever when
+    the group coordinator went away (a broker restarted) — librdkafka issues #5456 and
+    #5511, open in 2.16. Seen here in the chaos suite: both members stuck for minutes, deaf
+    to SIGTERM. A call that outlives its bound leaves the producer wedged, so the member
+    stops (exit 1, one line): the orchestrator restarts it, and the restarted member, with
+    the same ``instance_id``, fences the stuck transaction at once. A daemon thread, so a
+    stuck call never keeps the process from exiting.
+    """
+
+    def __init__(self, bound_s: float) -> None:
+        self.bound_s = bound_s
+        self.wedged = False
+        self._calls: queue.SimpleQueue[tuple[Callable[[], object], Future[object]]] = (
+            queue.SimpleQueue()
+        )
+        threading.Thread(target=self._serve, name="txn-watchdog", daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            call, future = self._calls.get()
+            try:
+                future.set_result(call())
+            except BaseException as exc:  # handed to the waiting caller, never lost here
+                future.set_exception(exc)
+
+    def run(self, what: str, call: Callable[[], object]) -> None:
+        if self.wedged:
+            raise FatalKafkaError("the transactional producer is wedged; the member stops")
+        future: Future[object] = Future()
+        self._calls.put((call, future))
+        try:
+            future.result(timeout=self.bound_s)
+        except FutureTimeout:
+            self.wedged = True
+            raise FatalKafkaError(
+                f"{what} did not return within {self.bound_s:g} s (librdkafka ignores its "
+                "timeout while the group coordinator is away): the member stops so that a "
+                "restart, with the same FRAUD_WORKER__INSTANCE_ID, fences the transaction"
+            ) from None
 
 
 class OffsetPolicy(Protocol):
@@ -124,6 +176,7 @@ class ExactlyOnce:
         self.owned = owned
         self.timeout_s = timeout_s
         self.aborted = 0
+        self.watchdog = Watchdog(timeout_s + WATCHDOG_MARGIN_S)
         try:
             producer.init_transactions(timeout_s)
         except KafkaException as exc:
@@ -136,7 +189,12 @@ class ExactlyOnce:
             self.producer.begin_transaction()
             produce_all(self.producer, outputs, None)
             metadata = self.consumer.consumer_group_metadata()
-            self.producer.send_offsets_to_transaction(offsets, metadata, self.timeout_s)
+            self.watchdog.run(
+                "send_offsets_to_transaction",
+                lambda: self.producer.send_offsets_to_transaction(
+                    offsets, metadata, self.timeout_s
+                ),
+            )
             self._commit_transaction()
         except KafkaException as exc:
             self._abort(exc.args[0], consumed)
@@ -147,7 +205,9 @@ class ExactlyOnce:
     def _commit_transaction(self) -> None:
         for attempt in range(COMMIT_RETRIES):
             try:
-                self.producer.commit_transaction(self.timeout_s)
+                self.watchdog.run(
+                    "commit_transaction", lambda: self.producer.commit_transaction(self.timeout_s)
+                )
                 return
             except KafkaException as exc:
                 error: KafkaError = exc.args[0]
@@ -189,7 +249,8 @@ class ExactlyOnce:
         return None
 
     def close(self) -> None:
-        self.producer.flush(self.timeout_s)
+        if not self.watchdog.wedged:  # a wedged producer answers nothing: leave it
+            self.producer.flush(self.timeout_s)
 
 
 def offset_policy(settings: Settings, source: BatchSource, producer: Producer) -> OffsetPolicy:
