@@ -70,10 +70,11 @@ def ends(settings: Settings, partitions: int) -> list[int]:
 def test_poison_oversized_and_absurd_inputs_each_get_one_answer_and_the_worker_lives(
     live_stack: Settings, make_topic: Callable[[int], str]
 ) -> None:
-    """1,000,000 random bytes, a valid event with a 1 MB id, one with a 1 MB merchant
-    category (flagged unknown, so reviewed: its review item would not fit) and 1,000 events
-    with 1e15 or NaN amounts between valid ones: the old worker died on the first (its dead
-    letter did not fit) and every member that took the partition died in turn."""
+    """1,000,000 random bytes, a valid event with a 1 MB id (dead-lettered: its result
+    cannot fit), one with a 1 MB merchant category (flagged unknown, so reviewed: scored,
+    its review item trimmed) and 1,000 events with 1e15 or NaN amounts between valid ones:
+    the old worker died on the first (its dead letter did not fit) and every member that
+    took the partition died in turn."""
     settings = worker_settings(live_stack, make_topic)
     events = simulated_events(1600, seed=31)
     valid, absurd = events[:600], events[600:]
@@ -86,19 +87,22 @@ def test_poison_oversized_and_absurd_inputs_each_get_one_answer_and_the_worker_l
     values += encoded(absurd) + encoded(valid[300:])
     with running_worker(settings) as worker:
         produce_large(settings, values)
-        scored = read_topic(settings, settings.topics.scored, "scored", 1600, timeout_s=120)
-        dead = read_topic(settings, settings.topics.dead_letter, "dead_letter", 4)
+        scored = read_topic(settings, settings.topics.scored, "scored", 1601, timeout_s=120)
+        dead = read_topic(settings, settings.topics.dead_letter, "dead_letter", 3)
+        review = read_topic(settings, settings.topics.review, "review", 1)
         assert worker.assigned, "still a member of its group"
     by_id = Counter(record["transaction_id"] for record, _ in scored)
-    assert set(by_id) == {e["transaction_id"] for e in events}
+    assert set(by_id) == {e["transaction_id"] for e in events} | {"huge"}
     assert set(by_id.values()) == {1}, "exactly one answer each"
     codes = Counter(record["error_code"] for record, _ in dead)
-    assert len(dead) == 4 and codes["oversized_result"] == 2
+    assert len(dead) == 3 and codes["oversized_result"] == 1
+    trimmed = [item for item, _ in review if item["result"]["transaction_id"] == "huge"]
+    assert "input:trimmed_for_review" in trimmed[0]["review_reasons"]
     assert all(len(record["raw_value"]) <= 65_536 for record, _ in dead)
     valid_ids = {e["transaction_id"] for e in valid}
     sources = Counter(r["source"] for r, _ in scored if r["transaction_id"] in valid_ids)
     assert sources == {"primary": 600}, "the valid neighbours are answered by the primary"
-    flagged = [r for r, _ in scored if r["transaction_id"] not in valid_ids]
+    flagged = [r for r, _ in scored if r["transaction_id"] not in valid_ids | {"huge"}]
     assert all("invalid_amount" in r["input_flags"] for r in flagged)
 
 

@@ -17,10 +17,15 @@ from worker.codec import (
 )
 from worker.kafka.errors import DeliveryError, FatalKafkaError
 
-DEAD_LETTERS = EventDecoder(
-    LocalSchemaRegistry(default_schemas_dir()),
-    load_schema(default_schemas_dir() / "dead_letter.v1.avsc"),
-)
+
+def _decoder(schema: str) -> EventDecoder:
+    schemas = default_schemas_dir()
+    return EventDecoder(LocalSchemaRegistry(schemas), load_schema(schemas / schema))
+
+
+DEAD_LETTERS = _decoder("dead_letter.v1.avsc")
+SCORED = _decoder("scored_result.v1.avsc")
+REVIEWS = _decoder("review_item.v1.avsc")
 
 
 def on(topic: str, producer: StubProducer) -> list[Produced]:
@@ -76,19 +81,23 @@ def test_outputs_that_never_get_acknowledged_are_not_committed(
 def test_oversized_input_and_results_are_dead_lettered_within_the_limit(
     make_worker: WorkerFactory, consumer: StubConsumer, producer: StubProducer
 ) -> None:
-    """A 1 MB random value, and valid events with a 1 MB id (too big a result) or a 1 MB
-    country (too big a review item): each gets one dead letter that fits; neighbours are
-    scored; the worker goes on."""
+    """A 1 MB random value and a valid event with a 1 MB id (its result cannot fit): each
+    gets one dead letter that fits. A valid event with a 1 MB country is scored; its review
+    item goes with the event's text cut, and says so. The worker goes on."""
     huge = "x" * 1_000_000
     consumer.add(0, event(0), bytes(1_000_000), event(1, transaction_id=huge))
     consumer.add(0, event(2, country=huge), event(3))
     make_worker().run()
-    assert {r.key for r in on("scored", producer)} == {b"c_1"}
-    assert len(on("scored", producer)) == 2
+    scored = [SCORED.decode(r.value)["transaction_id"] for r in on("scored", producer)]
+    assert scored == ["tx0", "tx2", "tx3"]
+    reviews = [REVIEWS.decode(r.value) for r in on("review", producer)]
+    trimmed = [item for item in reviews if item["result"]["transaction_id"] == "tx2"]
+    assert len(trimmed) == 1 and "input:trimmed_for_review" in trimmed[0]["review_reasons"]
+    assert trimmed[0]["event"]["country"] == "x" * 1_024
     letters = [DEAD_LETTERS.decode(r.value) for r in on("dlq", producer)]
-    assert [letter["source_offset"] for letter in letters] == [1, 2, 3]
-    assert [letter["error_code"] for letter in letters][1:] == ["oversized_result"] * 2
+    assert [letter["source_offset"] for letter in letters] == [1, 2]
     assert letters[0]["error_code"] in DECODE_ERROR_CODES
+    assert letters[1]["error_code"] == "oversized_result"
     assert all(len(letter["raw_value"]) == 65_536 for letter in letters)
     assert all("fetch it whole" in letter["error"] for letter in letters)
     assert all(len(r.value) < 200_000 for r in producer.delivered)

@@ -7,6 +7,7 @@ dead letter with the raw bytes, the error and where it came from, also as header
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +21,8 @@ from worker.codec.columnar import ColumnarEncoder, Encoded
 from worker.ladder.types import ScoredBatch
 from worker.settings import TopicSettings
 from worker.source.decode import DecodedBatch
+
+log = logging.getLogger(__name__)
 
 Headers = list[tuple[str, str | bytes | None]]
 
@@ -92,6 +95,11 @@ class BatchOutputs:
     dead_letters: list[Rejected]
 
 
+# A review item whose event does not fit is sent with the event's text fields cut to this.
+REVIEW_TEXT_MAX_CHARS = 1_024
+TRIMMED_REASON = "input:trimmed_for_review"
+
+
 def batch_outputs(
     decoded: DecodedBatch,
     scored: ScoredBatch | None,
@@ -100,31 +108,37 @@ def batch_outputs(
     limits: Limits,
 ) -> BatchOutputs:
     """One answer per input: a scored result (plus a review item when it needs one), or a
-    dead letter — for undecodable input, and for an event whose result or review item would
-    not fit the size limit (an oversized record must never stop the worker)."""
+    dead letter — for undecodable input, and for an event whose result would not fit the
+    size limit (an oversized record must never stop the worker). A review item that would
+    not fit goes with the event's long text fields cut, and says so."""
     rejected = [Rejected(message, error.code, str(error)) for message, error in decoded.undecodable]
     outputs: list[TopicOutputs] = []
     review = 0
     if scored is not None and len(scored):
-        results, review_rows, review_items = result_outputs(scored, topics, encoders)
-        fits = _fitting_rows(results, review_rows, review_items, limits.max_message_bytes)
+        now_ms = int(time.time() * 1000)
+        results, review_rows, items = result_outputs(scored, topics, encoders, now_ms)
+        max_bytes = limits.max_message_bytes
+        fits = _record_sizes(results) <= max_bytes
+        if items is not None:
+            items = _fit_review(
+                scored, review_rows, items, fits, encoders.review, now_ms, max_bytes
+            )
         if not fits.all():
-            results, review_rows, review_items = _keep(results, review_rows, review_items, fits)
-            rejected += _oversized(decoded, np.flatnonzero(~fits), limits.max_message_bytes)
+            results = _rows(results, np.flatnonzero(fits))
+            rejected += _oversized(decoded, np.flatnonzero(~fits), max_bytes)
         outputs.append(results)
-        if review_items is not None and len(review_items):
-            outputs.append(review_items)
-            review = len(review_items)
+        if items is not None and len(items):
+            outputs.append(items)
+            review = len(items)
     dead_letters = dead_letter_outputs(rejected, topics.dead_letter, encoders.dead_letter, limits)
     return BatchOutputs([dead_letters, *outputs], review, rejected)
 
 
 def result_outputs(
-    scored: ScoredBatch, topics: TopicSettings, encoders: Encoders
+    scored: ScoredBatch, topics: TopicSettings, encoders: Encoders, now_ms: int
 ) -> tuple[TopicOutputs, NDArray[np.intp], TopicOutputs | None]:
     """Scored results for every event (encoded from the columns), review items for those
     that need review (records, through fastavro: they are few), and the review items' rows."""
-    now_ms = int(time.time() * 1000)
     keys: list[bytes | None] = [card.encode() for card in scored.batch.card_id.tolist()]
     columns = result_columns(scored, keys, now_ms, encoders.scored)
     values = encoders.scored.encode_columns(columns, len(keys))
@@ -132,15 +146,34 @@ def result_outputs(
     review_rows = np.flatnonzero(scored.needs_review())
     if len(review_rows) == 0:
         return results, review_rows, None
-    records = scored.records(now_ms, review_rows)
-    events = scored.batch.take(review_rows).records()
+    review_keys = [keys[i] for i in review_rows.tolist()]
+    values = review_values(scored, review_rows, encoders.review, now_ms)
+    return results, review_rows, TopicOutputs(topics.review, review_keys, values)
+
+
+def review_values(
+    scored: ScoredBatch,
+    rows: NDArray[np.intp],
+    encoder: RecordEncoder,
+    now_ms: int,
+    trim_chars: int | None = None,
+) -> list[bytes]:
+    """Encoded review items of ``rows``: result, original event, why to look."""
+    records = scored.records(now_ms, rows)
+    events = scored.batch.take(rows).records()
+    extra = []
+    if trim_chars is not None:
+        events = [_trimmed(event, trim_chars) for event in events]
+        extra = [TRIMMED_REASON]
     items = [
-        {"result": result, "event": event, "review_reasons": review_reasons(result)}
+        {"result": result, "event": event, "review_reasons": [*review_reasons(result), *extra]}
         for result, event in zip(records, events, strict=True)
     ]
-    review_keys = [keys[i] for i in review_rows.tolist()]
-    review = TopicOutputs(topics.review, review_keys, encoders.review.encode_many(items))
-    return results, review_rows, review
+    return encoder.encode_many(items)
+
+
+def _trimmed(event: dict[str, Any], chars: int) -> dict[str, Any]:
+    return {k: v[:chars] if isinstance(v, str) else v for k, v in event.items()}
 
 
 def _record_sizes(outputs: TopicOutputs) -> NDArray[np.int64]:
@@ -149,37 +182,42 @@ def _record_sizes(outputs: TopicOutputs) -> NDArray[np.int64]:
     return values + keys + RECORD_OVERHEAD_BYTES
 
 
-def _fitting_rows(
-    results: TopicOutputs,
+def _rows(outputs: TopicOutputs, rows: NDArray[np.intp]) -> TopicOutputs:
+    """The records at ``rows`` (rare: only a batch with an oversized row pays)."""
+    picked = rows.tolist()
+    return TopicOutputs(
+        outputs.topic, [outputs.keys[i] for i in picked], [outputs.values[i] for i in picked]
+    )
+
+
+def _fit_review(
+    scored: ScoredBatch,
     review_rows: NDArray[np.intp],
-    review: TopicOutputs | None,
+    items: TopicOutputs,
+    result_fits: NDArray[np.bool_],
+    encoder: RecordEncoder,
+    now_ms: int,
     max_bytes: int,
-) -> NDArray[np.bool_]:
-    """Per event row: whether its result and its review item (if any) fit the limit."""
-    fits = _record_sizes(results) <= max_bytes
-    if review is not None:
-        fits[review_rows[_record_sizes(review) > max_bytes]] = False
-    return fits
-
-
-def _keep(
-    results: TopicOutputs,
-    review_rows: NDArray[np.intp],
-    review: TopicOutputs | None,
-    fits: NDArray[np.bool_],
-) -> tuple[TopicOutputs, NDArray[np.intp], TopicOutputs | None]:
-    """The outputs of the rows that fit (rare: only a batch with an oversized row pays)."""
-    rows = np.flatnonzero(fits).tolist()
-    kept = TopicOutputs(
-        results.topic, [results.keys[i] for i in rows], [results.values[i] for i in rows]
-    )
-    if review is None:
-        return kept, review_rows, None
-    mine = [i for i, row in enumerate(review_rows.tolist()) if fits[row]]
-    review = TopicOutputs(
-        review.topic, [review.keys[i] for i in mine], [review.values[i] for i in mine]
-    )
-    return kept, review_rows[fits[review_rows]], review
+) -> TopicOutputs:
+    """Review items of the rows whose result fits; one too large is sent again with the
+    event's text fields cut, and one that still does not fit is left out (logged)."""
+    fits = _record_sizes(items) <= max_bytes
+    keep = result_fits[review_rows]
+    if (fits | ~keep).all():
+        return items if keep.all() else _rows(items, np.flatnonzero(keep))
+    redo = np.flatnonzero(keep & ~fits)
+    values = list(items.values)
+    for i, value in zip(
+        redo.tolist(),
+        review_values(scored, review_rows[redo], encoder, now_ms, REVIEW_TEXT_MAX_CHARS),
+        strict=True,
+    ):
+        values[i] = value
+    trimmed = TopicOutputs(items.topic, items.keys, values)
+    still = _record_sizes(trimmed) > max_bytes
+    if (still & keep).any():
+        log.warning("%d review items left out: too large even trimmed", int((still & keep).sum()))
+    return _rows(trimmed, np.flatnonzero(keep & ~still))
 
 
 def _oversized(decoded: DecodedBatch, rows: NDArray[np.intp], max_bytes: int) -> list[Rejected]:
