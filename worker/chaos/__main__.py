@@ -13,6 +13,7 @@ from worker.chaos.report import MODES, render_text, write_results
 from worker.chaos.runner import SuiteConfig, run_suite
 from worker.chaos.scenarios import QUICK, SCENARIOS, select
 from worker.chaos.stack import DEFAULT_DIR, PROJECT_ROOT, ChaosStack, StackPorts, chaos_settings
+from worker.errors import FraudWorkerError
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -90,5 +91,14 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if all(o.ok for o in outcomes) else 1
 
 
+def entry() -> int:
+    """``main`` with the package's own errors (a port taken, Java missing) as one line."""
+    try:
+        return main()
+    except FraudWorkerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(entry())
