@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -101,4 +102,9 @@ def entry() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(entry())
+    code = entry()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Not sys.exit: the suite's Kafka clients lived through killed brokers, and librdkafka's
+    # destroy of such a client can wait forever on its broker threads.
+    os._exit(code)

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka.admin import AdminClient
 from tqdm import tqdm
 
 from worker.chaos.accounting import (
@@ -33,7 +32,6 @@ from worker.chaos.stack import DEFAULT_DIR, ChaosStack
 from worker.chaos.stream import Input, StreamProducer, build_inputs, simulated_events
 from worker.chaos.workers import WorkerPool, last_error, wait_for_members, worker_environment
 from worker.codec import LocalSchemaRegistry, RecordEncoder, default_schemas_dir
-from worker.kafka.config import client_config
 from worker.kafka.topics import delete_topics, ensure_topics
 from worker.settings import Settings
 
@@ -97,7 +95,7 @@ class ScenarioRun:
         self.inputs = inputs
         self.tag = f"{scenario.name.replace('_', '-')}-{mode[:3]}-{uuid.uuid4().hex[:6]}"
         self.settings = self._settings()
-        self.admin = AdminClient(client_config(self.settings))
+        self.admin = stack.admin
 
     def _settings(self) -> Settings:
         data = self.stack.settings.model_dump()

@@ -8,13 +8,17 @@ stops only those. The broker's jars are hard-linked from the local stack when it
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import redis
+from confluent_kafka.admin import AdminClient
 
+from worker.kafka.config import LIBRDKAFKA_LOGGER
 from worker.settings import Settings
 from worker.stack import Stack
 
@@ -73,6 +77,14 @@ class ChaosStack:
     @property
     def bootstrap(self) -> str:
         return self.stack.kafka.bootstrap
+
+    @functools.cached_property
+    def admin(self) -> AdminClient:
+        """One admin client for the whole suite, never destroyed before the process ends:
+        after a broker was killed, librdkafka's destroy of a client that lived through it
+        can wait forever on its broker threads (seen: the suite stuck in Admin_dealloc)."""
+        config: dict[str, Any] = {"bootstrap.servers": self.bootstrap, "logger": LIBRDKAFKA_LOGGER}
+        return AdminClient(config)
 
     @property
     def redis_url(self) -> str:
