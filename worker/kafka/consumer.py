@@ -118,6 +118,9 @@ class BatchSource:
         # Told the number of partitions owned after every rebalance (readiness).
         self.on_owned: Callable[[int], None] = lambda owned: None
         self._listener: RebalanceListener | None = None
+        # Counts revokes and losses: a batch checks ownership only when one happened while
+        # it was being collected (no per-message lookup on the hot path otherwise).
+        self._given_up = 0
 
     @classmethod
     def connect(
@@ -160,27 +163,28 @@ class BatchSource:
         take away a partition of a message the first call returned: such messages are
         dropped (the partition's new owner reads them from the committed offset).
         """
+        given_up = self._given_up
         messages = self.consumer.consume(batch_max, 0)
         if not messages:
             first = self.consumer.poll(wait_s)
             messages = [] if first is None else [first, *self.consumer.consume(batch_max - 1, 0)]
         self._raise_if_fatal()
-        return self._usable(messages)
+        records = [message for message in messages if message.error() is None]
+        if len(records) != len(messages):
+            self._client_events(messages)
+        if self._given_up != given_up:  # a rebalance ran in between: keep what is still ours
+            owned = self.owned
+            records = [m for m in records if (m.topic(), m.partition()) in owned]
+        if records:
+            self.on_broker(True)
+        return records
 
-    def _usable(self, messages: list[Message]) -> list[Message]:
-        """Records of owned partitions; client events dropped, real errors logged, a fatal
-        error raised."""
-        usable = []
-        owned = self.owned
+    def _client_events(self, messages: list[Message]) -> None:
+        """Client events among the messages: a fatal one raises, real errors are logged."""
         for message in messages:
             error = message.error()
             if error is not None:
                 self._client_event(error)
-            elif (message.topic(), message.partition()) in owned:
-                usable.append(message)
-        if usable:
-            self.on_broker(True)
-        return usable
 
     def _client_event(self, error: KafkaError) -> None:
         if error.fatal():
@@ -205,11 +209,13 @@ class BatchSource:
         if self._listener is not None:
             self._listener.on_revoke(partitions)
         self.owned = self.owned - {(p.topic, p.partition) for p in partitions}
+        self._given_up += 1
         self.on_owned(len(self.owned))
 
     def _lost(self, _consumer: Consumer, partitions: Partitions) -> None:
         log.warning("lost %s: another member may own them already", _numbers(partitions))
         self.owned = self.owned - {(p.topic, p.partition) for p in partitions}
+        self._given_up += 1
         self.on_owned(len(self.owned))
         if self._listener is not None:
             self._listener.on_lost(partitions)
