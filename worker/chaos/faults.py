@@ -16,8 +16,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from confluent_kafka.admin import AdminClient
-
 from worker.chaos.stack import ChaosStack
 from worker.chaos.workers import WorkerPool, wait_for_members
 from worker.stack import process
@@ -33,7 +31,6 @@ class FaultContext:
 
     stack: ChaosStack
     pool: WorkerPool
-    admin: AdminClient
     group: str
     hold_s: float
     good_models: Path
@@ -42,7 +39,7 @@ class FaultContext:
     ended: float | None = None
 
     def wait_members(self, members: int) -> bool:
-        return wait_for_members(self.admin, self.group, members, JOIN_TIMEOUT_S)
+        return wait_for_members(self.stack.new_admin(), self.group, members, JOIN_TIMEOUT_S)
 
     @contextlib.contextmanager
     def window(self, since: float | None = None) -> Iterator[None]:

@@ -95,7 +95,6 @@ class ScenarioRun:
         self.inputs = inputs
         self.tag = f"{scenario.name.replace('_', '-')}-{mode[:3]}-{uuid.uuid4().hex[:6]}"
         self.settings = self._settings()
-        self.admin = stack.admin
 
     def _settings(self) -> Settings:
         data = self.stack.settings.model_dump()
@@ -132,14 +131,14 @@ class ScenarioRun:
     def run(self) -> Outcome:
         began = time.monotonic()
         topics = self.settings.topics
-        ensure_topics(self.admin, topics.all_topics())
+        ensure_topics(self.stack.new_admin(), topics.all_topics())
         reader = OutputReader(self.settings)
         try:
             with tempfile.TemporaryDirectory(prefix="chaos-models-") as tmp:
                 outcome = self._run_with_models(reader, Path(tmp) / "models")
         finally:
             reader.close()
-            delete_topics(self.admin, list(topics.all_topics()))
+            delete_topics(self.stack.new_admin(), list(topics.all_topics()))
         outcome.seconds = round(time.monotonic() - began, 1)
         return outcome
 
@@ -168,14 +167,16 @@ class ScenarioRun:
             pool.start(slot)
         started = time.time()
         joined = wait_for_members(
-            self.admin, self.settings.worker.group_id, self.scenario.workers, JOIN_TIMEOUT_S
+            self.stack.new_admin(),
+            self.settings.worker.group_id,
+            self.scenario.workers,
+            JOIN_TIMEOUT_S,
         )
         if not joined:
             log.warning("%s: the workers did not all join within %.0f s", self.tag, JOIN_TIMEOUT_S)
         ctx = FaultContext(
             self.stack,
             pool,
-            self.admin,
             self.settings.worker.group_id,
             self.scenario.hold_s,
             COMMITTED_MODELS,

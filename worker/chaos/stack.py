@@ -8,7 +8,6 @@ stops only those. The broker's jars are hard-linked from the local stack when it
 
 from __future__ import annotations
 
-import functools
 import os
 import shutil
 from dataclasses import dataclass
@@ -78,11 +77,12 @@ class ChaosStack:
     def bootstrap(self) -> str:
         return self.stack.kafka.bootstrap
 
-    @functools.cached_property
-    def admin(self) -> AdminClient:
-        """One admin client for the whole suite, never destroyed before the process ends:
-        after a broker was killed, librdkafka's destroy of a client that lived through it
-        can wait forever on its broker threads (seen: the suite stuck in Admin_dealloc)."""
+    def new_admin(self) -> AdminClient:
+        """A fresh admin client for one operation, gone right after it. librdkafka 2.16 is
+        fragile with admin clients that live through a killed broker: their destroy can
+        wait forever on a broker thread (seen: the suite stuck in Admin_dealloc), and an
+        idle one aborted the process once (``rd_kafka_enq_once_del_source_return``
+        assertion). A client that lives seconds, between faults, meets neither."""
         config: dict[str, Any] = {"bootstrap.servers": self.bootstrap, "logger": LIBRDKAFKA_LOGGER}
         return AdminClient(config)
 
