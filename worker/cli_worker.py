@@ -39,7 +39,7 @@ def run_command() -> None:
     """Run one worker: a member of the consumer group, until SIGTERM/SIGINT."""
     from worker.loop import Worker
     from worker.metrics import WorkerMetrics
-    from worker.runtime import ARTIFACTS, build_runtime
+    from worker.runtime import build_runtime
 
     settings = command_settings()
     # `kill -USR1 <pid>` prints every thread's stack: where a stuck worker is stuck.
@@ -49,8 +49,7 @@ def run_command() -> None:
         signal.signal(signum, lambda num, _frame: early.append(num))
     runtime = build_runtime(settings)
     metrics = WorkerMetrics()
-    metrics.observe_load(ARTIFACTS, runtime.load_failures)
-    worker = Worker(settings, runtime, metrics)  # its Health reports runtime.problems
+    worker = Worker(settings, runtime, metrics)  # exports load failures, Health reports them
     if settings.worker.metrics_port:
         try:
             server = start_endpoint(settings, metrics.registry, worker.health)

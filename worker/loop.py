@@ -220,8 +220,8 @@ class Worker:
 
     def _export_edge(self) -> None:
         primary = self.runtime.primary_level
-        writes = getattr(primary.writes, "skipped", {}) if primary is not None else {}
-        self.metrics.observe_edge(writes, getattr(self.policy, "aborted", 0))
+        skipped = primary.writes.skipped if primary is not None else {}
+        self.metrics.observe_edge(skipped, self.policy.aborted)
 
     def _shutdown(self, failed: bool) -> None:
         """Settle and commit what is safe, then close everything — each step even if an

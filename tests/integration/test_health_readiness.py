@@ -11,24 +11,17 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import yaml
 
+from tests.factories import free_port, http_get
 from tests.integration.harness import worker_settings
 from worker.settings import Settings
 
 FRAUD_WORKER = str(Path(sys.executable).with_name("fraud-worker"))
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @contextmanager
@@ -66,22 +59,11 @@ def worker_process(
         stderr.close()
 
 
-def get(url: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as error:
-        with error:
-            return error.code, error.read().decode()
-    except OSError:
-        return 0, ""  # not listening yet
-
-
 def wait_for(url: str, wanted: Callable[[int, str], bool], timeout_s: float = 45) -> str:
     deadline = time.monotonic() + timeout_s
     code, body = 0, ""
     while time.monotonic() < deadline:
-        code, body = get(url)
+        code, body = http_get(url, timeout_s=2)
         if wanted(code, body):
             return body
         time.sleep(0.3)
@@ -119,7 +101,7 @@ def test_a_degraded_start_is_ready_when_allowed(
         FRAUD_WORKER__ALLOW_DEGRADED_START="true",
     ) as (base, _proc):
         assert wait_for(f"{base}/readyz", lambda code, _body: code == 200) == "ready\n"
-        metrics = get(f"{base}/metrics")[1]
+        metrics = http_get(f"{base}/metrics")[1]
         assert 'fraud_artifact_load_failed{artifact="rules"} 1.0' in metrics
         assert 'fraud_artifact_load_failed{artifact="primary"} 0.0' in metrics
 

@@ -59,6 +59,7 @@ class SentWrites:
 
     def __init__(self) -> None:
         self.sent: list[list[list[str]]] = []
+        self.skipped: dict[str, int] = {}
 
     def send(self, breaker: CircuitBreaker, commands: list[list[str]]) -> None:
         self.sent.append(commands)

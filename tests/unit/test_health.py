@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 
 import pytest
 from prometheus_client import CollectorRegistry
 
+from tests.factories import http_get
 from worker.health import Health, serve
 
 
@@ -96,32 +95,23 @@ def endpoint(clock: FakeClock) -> Iterator[tuple[str, Health]]:
         server.server_close()
 
 
-def _get(url: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as error:
-        with error:
-            return error.code, error.read().decode()
-
-
 def test_the_endpoint_answers_from_the_facts(
     endpoint: tuple[str, Health], clock: FakeClock
 ) -> None:
     base, health = endpoint
-    assert _get(f"{base}/readyz") == (503, "not ready: starting\n")
+    assert http_get(f"{base}/readyz") == (503, "not ready: starting\n")
     health.start()
-    assert _get(f"{base}/readyz") == (503, "not ready: the Kafka broker is unreachable\n")
+    assert http_get(f"{base}/readyz") == (503, "not ready: the Kafka broker is unreachable\n")
     health.set_broker_up(True)
-    assert _get(f"{base}/readyz") == (200, "ready\n")
+    assert http_get(f"{base}/readyz") == (200, "ready\n")
     health.set_load_problems(["manifest: models/manifest.json: cannot read"])
-    code, body = _get(f"{base}/readyz")
+    code, body = http_get(f"{base}/readyz")
     assert code == 503 and "models/manifest.json" in body
     health.set_load_problems([])
     clock.now += 31
-    assert _get(f"{base}/readyz") == (503, "not ready: no partition assigned after 30 s\n")
-    assert _get(f"{base}/healthz") == (503, "stalled\n")
-    assert _get(f"{base}/nothing")[0] == 404
+    assert http_get(f"{base}/readyz") == (503, "not ready: no partition assigned after 30 s\n")
+    assert http_get(f"{base}/healthz") == (503, "stalled\n")
+    assert http_get(f"{base}/nothing")[0] == 404
 
 
 def test_the_endpoint_binds_to_loopback_unless_told(endpoint: tuple[str, Health]) -> None:

@@ -73,7 +73,9 @@ class TableStore:
 class NoWrites:
     """Writes go nowhere: the table's answers never change (the ``Writes`` interface)."""
 
-    def send(self, breaker: CircuitBreaker, command: Sequence[Any]) -> None:
+    skipped: dict[str, int] = {}  # noqa: RUF012 - never written
+
+    def send(self, breaker: CircuitBreaker, commands: Sequence[Any]) -> None:
         return None
 
     def wait(self) -> None:

@@ -26,9 +26,10 @@ from worker.codec import (
     load_schema,
 )
 from worker.kafka.config import reader_config
+from worker.ladder.types import SOURCES as LADDER_SOURCES
 from worker.settings import Settings
 
-SOURCES = ("cache", "primary", "fallback", "rules", "safe_default")
+SOURCES = tuple(source.value for source in LADDER_SOURCES)
 
 
 @dataclass(frozen=True)

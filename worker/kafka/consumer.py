@@ -76,19 +76,20 @@ def transactional_id(settings: Settings) -> str:
 def next_offsets(messages: list[Message]) -> list[TopicPartition]:
     """Per partition, the offset after the last message of the batch (messages of a
     partition arrive in offset order, so the last one seen is the highest)."""
-    last: dict[Key, int] = {}
-    for message in messages:
-        last[(str(message.topic()), int(message.partition() or 0))] = int(message.offset() or 0)
-    return [TopicPartition(topic, part, offset + 1) for (topic, part), offset in last.items()]
+    return [TopicPartition(t, p, offset + 1) for (t, p), offset in _offsets(messages).items()]
 
 
 def first_offsets(messages: list[Message]) -> list[TopicPartition]:
     """Per partition, the offset of the first message of the batch (where to rewind)."""
-    first: dict[Key, int] = {}
-    for message in messages:
-        key = (str(message.topic()), int(message.partition() or 0))
-        first.setdefault(key, int(message.offset() or 0))
-    return [TopicPartition(topic, part, offset) for (topic, part), offset in first.items()]
+    return [TopicPartition(t, p, o) for (t, p), o in _offsets(messages, first=True).items()]
+
+
+def _offsets(messages: list[Message], first: bool = False) -> dict[Key, int]:
+    """Per partition, the offset of its last (or first) message in the batch."""
+    found: dict[Key, int] = {}
+    for message in reversed(messages) if first else messages:
+        found[(str(message.topic()), int(message.partition() or 0))] = int(message.offset() or 0)
+    return found
 
 
 def brokers_up(stats_json: str) -> bool:

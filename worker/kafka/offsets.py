@@ -84,6 +84,8 @@ class Watchdog:
 
 
 class OffsetPolicy(Protocol):
+    aborted: int  # batches whose transaction was aborted and read again (exactly-once)
+
     def send(self, outputs: Sequence[TopicOutputs], consumed: list[Message]) -> None:
         """Hand a batch's outputs over; the batch's inputs count as done per the policy."""
         ...
@@ -114,6 +116,7 @@ class AtLeastOnce:
         self.consumer = consumer
         self.outbox = outbox
         self.owned = owned
+        self.aborted = 0  # no transactions: never
 
     def send(self, outputs: Sequence[TopicOutputs], consumed: list[Message]) -> None:
         self.outbox.send(outputs, next_offsets(consumed))

@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 
 
 class Writes(Protocol):
+    skipped: dict[str, int]  # write commands skipped per dependency (its breaker was open)
+
     def send(self, breaker: CircuitBreaker, commands: Sequence[Sequence[EncodableT]]) -> None:
         """Send one batch's writes to one dependency as one call: one permit, one outcome.
 

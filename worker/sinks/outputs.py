@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from confluent_kafka import Message
@@ -177,9 +177,10 @@ def _trimmed(event: dict[str, Any], chars: int) -> dict[str, Any]:
 
 
 def _record_sizes(outputs: TopicOutputs) -> NDArray[np.int64]:
+    """Bytes per record of result or review outputs (keyed by card id: never None)."""
+    keys = cast(list[bytes], outputs.keys)
     values = np.fromiter(map(len, outputs.values), dtype=np.int64, count=len(outputs))
-    keys = np.fromiter((len(k) if k else 0 for k in outputs.keys), np.int64, len(outputs))
-    return values + keys + RECORD_OVERHEAD_BYTES
+    return values + np.fromiter(map(len, keys), np.int64, len(outputs)) + RECORD_OVERHEAD_BYTES
 
 
 def _rows(outputs: TopicOutputs, rows: NDArray[np.intp]) -> TopicOutputs:
