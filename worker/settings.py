@@ -102,6 +102,9 @@ class SchemaSettings(_Frozen):
     scored_subject: str = "transactions.scored-value"
     review_subject: str = "transactions.review-value"
     dead_letter_subject: str = "transactions.dlq-value"
+    labels_subject: str = "transactions.labels-value"
+    shadow_subject: str = "transactions.shadow-value"
+    degraded_subject: str = "transactions.degraded-value"
 
 
 class BreakerSettings(_Frozen):
@@ -166,6 +169,10 @@ class WorkerSettings(_Frozen):
     # A dead letter keeps at most this much of the raw input (the rest is fetched from the
     # source topic/partition/offset it names).
     dead_letter_raw_max_bytes: int = Field(default=65_536, ge=0)
+    # Share of the events the primary answered that the fallback and the rules also score,
+    # as shadow results (``topics.shadow``, never acted on): every level's live quality is
+    # then known before it is needed. 0 turns shadow scoring off.
+    shadow_sample_rate: float = Field(default=0.0, ge=0, le=1)
 
     @model_validator(mode="after")
     def _check(self) -> WorkerSettings:
@@ -193,6 +200,33 @@ class StackSettings(_Frozen):
     ready_timeout_s: FiniteSeconds = 90.0
 
 
+class LabelsSettings(_Frozen):
+    """``fraud-worker labels``: the labels consumer (feature store, live quality)."""
+
+    # Its own group: each label is applied once, by whichever member owns its partition.
+    group_id: str = Field(default="fraud-worker-labels", min_length=1)
+    batch_max: int = Field(default=1000, ge=1, le=100_000)
+    batch_wait_ms: int = Field(default=200, ge=0, le=10_000)
+    # A label applied once is remembered this long, so a redelivery counts once.
+    dedupe_ttl_days: int = Field(default=60, ge=1)
+    # While Redis is down a batch waits and is applied again (never skipped).
+    retry_wait_s: FiniteSeconds = 1.0
+    metrics_port: int = Field(default=9401, ge=0, le=65535)
+
+
+class RescoreSettings(_Frozen):
+    """``fraud-worker rescore``: degraded answers scored again once the primary is back."""
+
+    group_id: str = Field(default="fraud-worker-rescore", min_length=1)
+    batch_max: int = Field(default=1000, ge=1, le=100_000)
+    batch_wait_ms: int = Field(default=200, ge=0, le=10_000)
+    # Degraded answers older than this (since they were produced) are not re-scored.
+    max_age_s: FiniteSeconds = 6 * 3600.0
+    # While the primary or the feature store is down a batch waits and is tried again.
+    retry_wait_s: FiniteSeconds = 1.0
+    metrics_port: int = Field(default=9402, ge=0, le=65535)
+
+
 class TopicSettings(_Frozen):
     """Topic names and partition counts. The input's partitions cap a group's parallelism."""
 
@@ -200,6 +234,12 @@ class TopicSettings(_Frozen):
     scored: TopicName = "transactions.scored"
     review: TopicName = "transactions.review"
     dead_letter: TopicName = "transactions.dlq"
+    # What became known after scoring (chargebacks, analysts' decisions): the labels feed.
+    labels: TopicName = "transactions.labels"
+    # Shadow results of the fallback and the rules on a sample of primary answers.
+    shadow: TopicName = "transactions.shadow"
+    # Degraded answers that no human needs to see now, kept apart for re-scoring.
+    degraded: TopicName = "transactions.degraded"
     input_partitions: int = Field(default=6, ge=1)
     output_partitions: int = Field(default=6, ge=1)
 
@@ -210,6 +250,9 @@ class TopicSettings(_Frozen):
             self.scored: self.output_partitions,
             self.review: self.output_partitions,
             self.dead_letter: 1,
+            self.labels: self.output_partitions,
+            self.shadow: self.output_partitions,
+            self.degraded: self.output_partitions,
         }
 
 
@@ -230,6 +273,8 @@ class Settings(BaseSettings):
     worker: WorkerSettings = WorkerSettings()
     stack: StackSettings = StackSettings()
     topics: TopicSettings = TopicSettings()
+    labels: LabelsSettings = LabelsSettings()
+    rescore: RescoreSettings = RescoreSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -266,7 +266,13 @@ def test_scored_result_round_trip(registry: LocalSchemaRegistry) -> None:
 
 
 def test_review_item_round_trip(registry: LocalSchemaRegistry, event: dict[str, Any]) -> None:
-    item = {"result": SCORED, "event": event, "review_reasons": ["score_in_review_band"]}
+    item = {
+        "result": SCORED,
+        "event": event,
+        "review_reasons": ["score_in_review_band"],
+        "priority": 12.5,
+        "supersedes": None,
+    }
     assert round_trip(registry, "transactions.review-value", item) == item
 
 

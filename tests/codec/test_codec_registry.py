@@ -86,8 +86,11 @@ def test_transaction_versions_follow_the_event_fields(schemas_dir: Path) -> None
 def test_local_registry_latest_ids(registry: LocalSchemaRegistry) -> None:
     assert registry.latest_id("transactions-value") == 3
     assert registry.latest_id("transactions.scored-value") == 100
-    assert registry.latest_id("transactions.review-value") == 200
+    assert registry.latest_id("transactions.review-value") == 201
     assert registry.latest_id("transactions.dlq-value") == 300
+    assert registry.latest_id("transactions.labels-value") == 400
+    assert registry.latest_id("transactions.degraded-value") == 201
+    assert registry.latest_id("transactions.shadow-value") == 100
 
 
 def test_local_registry_caches_parsed_schemas(registry: LocalSchemaRegistry) -> None:

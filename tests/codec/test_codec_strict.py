@@ -171,7 +171,13 @@ def test_results_and_review_items_pass_the_strict_walk(
         "reasons": ["a", "b"], "degraded": True, "failed_dependencies": [], "input_flags": ["x"],
         "scoring_latency_ms": 1.5, "scored_at_ms": 2,
     }  # fmt: skip
-    item = {"result": scored, "event": dict(BASE_EVENT), "review_reasons": ["r"]}
+    item = {
+        "result": scored,
+        "event": dict(BASE_EVENT),
+        "review_reasons": ["r"],
+        "priority": 0.25,
+        "supersedes": {"source": "fallback", "score": 0.1, "decision": "allow", "scored_at_ms": 1},
+    }
     for subject, record in (
         ("transactions.scored-value", scored),
         ("transactions.review-value", item),

@@ -17,6 +17,7 @@ from worker.features.windows import (
     CARD_WINDOWS,
     TERMINAL_WINDOWS,
     entity_codes,
+    known_window_sums,
     window_sums,
 )
 
@@ -49,14 +50,29 @@ def terminal_values(batch: EventBatch, is_fraud: NDArray[np.bool_]) -> NDArray[n
 
 
 def offline_aggregates(
-    batch: EventBatch, is_fraud: NDArray[np.bool_]
+    batch: EventBatch, is_fraud: NDArray[np.bool_], label_delay_ms: int | None = None
 ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-    """Card and terminal aggregates over a whole time-ordered history (training)."""
+    """Card and terminal aggregates over a whole time-ordered history (training).
+
+    ``is_fraud`` marks the frauds whose label terminal risk may count. With
+    ``label_delay_ms`` unset every such label counts once its day is in the window (the
+    handbook's assumption: all known after ``TERMINAL_DELAY_DAYS``); set, a label counts
+    only from ``label_delay_ms`` after its transaction — what the feature store holds when
+    a labels feed with that delay applies each label as it arrives. With a delay of at most
+    ``TERMINAL_DELAY_DAYS`` the two agree.
+    """
     day = batch.epoch_day
     cards = window_sums(entity_codes(batch.card_id), day, card_values(batch), CARD_WINDOWS)
-    terminals = window_sums(
-        entity_codes(batch.terminal_id), day, terminal_values(batch, is_fraud), TERMINAL_WINDOWS
-    )
+    terminal = entity_codes(batch.terminal_id)
+    terminals = window_sums(terminal, day, terminal_values(batch, is_fraud), TERMINAL_WINDOWS)
+    if label_delay_ms is not None:
+        terminals[:, :, 1] = known_window_sums(
+            terminal,
+            batch.event_time_ms,
+            is_fraud.astype(np.int64),
+            TERMINAL_WINDOWS,
+            label_delay_ms,
+        )
     return cards, terminals
 
 

@@ -11,6 +11,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from worker.columns import factorize
+from worker.events import MS_PER_DAY
 
 # Day offsets are added to keys; this margin keeps ``day + lo`` inside the entity's key band.
 _DAY_MARGIN = 1024
@@ -77,4 +78,43 @@ def window_sums(
             upper = np.searchsorted(keys, keys + window.hi, side="right")
         upper = np.maximum(upper, lower)
         out[order, index, :] = prefix[upper] - prefix[lower]
+    return out
+
+
+def known_window_sums(
+    entity: NDArray[np.int64],
+    time_ms: NDArray[np.int64],
+    weights: NDArray[np.int64],
+    windows: tuple[Window, ...],
+    delay_ms: int,
+) -> NDArray[np.int64]:
+    """For each row i and window w (all with ``hi < 0``): the sum of ``weights[j]`` over
+    rows j of the same entity whose day lies in w and whose weight was known by row i's
+    time, i.e. ``time_ms[j] + delay_ms <= time_ms[i]`` — a label known ``delay_ms`` after
+    its transaction. Returns shape (n, len(windows)).
+
+    This is what the feature store holds when each label is applied as it arrives: a label
+    that comes after the window would have used it counts only for later events.
+    """
+    n = len(time_ms)
+    out = np.zeros((n, len(windows)), dtype=np.int64)
+    if n == 0:
+        return out
+    if any(w.hi >= 0 for w in windows):
+        raise ValueError("known_window_sums is for windows that end before the event's day")
+    day = time_ms // MS_PER_DAY
+    base = (int(day.min()) + min(w.lo for w in windows) - 1) * MS_PER_DAY
+    shifted = time_ms - base
+    band = int(shifted.max()) + 2 * MS_PER_DAY
+    order = np.lexsort((time_ms, entity))
+    keys = entity[order] * band + shifted[order]
+    prefix = np.concatenate([[0], np.cumsum(weights[order])])
+    row_entity, row_day, row_time = entity[order] * band, day[order], shifted[order]
+    for index, window in enumerate(windows):
+        lower = row_entity + (row_day + window.lo) * MS_PER_DAY - base
+        window_end = (row_day + window.hi + 1) * MS_PER_DAY - base - 1
+        upper = row_entity + np.minimum(window_end, row_time - delay_ms)
+        lo = np.searchsorted(keys, lower, side="left")
+        hi = np.maximum(np.searchsorted(keys, upper, side="right"), lo)
+        out[order, index] = prefix[hi] - prefix[lo]
     return out

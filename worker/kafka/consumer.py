@@ -125,9 +125,15 @@ class BatchSource:
 
     @classmethod
     def connect(
-        cls, settings: Settings, on_broker: Callable[[bool], None] = lambda up: None
+        cls,
+        settings: Settings,
+        on_broker: Callable[[bool], None] = lambda up: None,
+        topic: str | None = None,
+        group_id: str | None = None,
     ) -> BatchSource:
-        """A real consumer whose statistics and errors feed ``on_broker``."""
+        """A real consumer whose statistics and errors feed ``on_broker``: of the input topic
+        in the worker's group, unless ``topic`` and ``group_id`` name another (the labels
+        and re-score consumers)."""
         holder: list[BatchSource] = []
 
         def stats(stats_json: str) -> None:
@@ -141,9 +147,12 @@ class BatchSource:
                 holder[0].fatal = err
 
         callbacks = {"stats_cb": stats, "error_cb": error}
-        config = consumer_config(settings, **{"statistics.interval.ms": STATS_INTERVAL_MS})
+        overrides: dict[str, Any] = {"statistics.interval.ms": STATS_INTERVAL_MS}
+        if group_id is not None:
+            overrides["group.id"] = group_id
+        config = consumer_config(settings, **overrides)
         consumer = Consumer({**config, **callbacks})
-        source = cls(consumer, settings.topics.input, on_broker)
+        source = cls(consumer, topic or settings.topics.input, on_broker)
         holder.append(source)
         return source
 
