@@ -71,20 +71,27 @@ def run_command() -> None:
 
 
 def start_endpoint(
-    settings: Settings, registry: CollectorRegistry, health: Health
+    settings: Settings,
+    registry: CollectorRegistry,
+    health: Health,
+    port: int | None = None,
+    port_variable: str = "FRAUD_WORKER__METRICS_PORT",
 ) -> ThreadingHTTPServer:
-    """Serve /metrics, /healthz, /readyz; a port in use or a bad host is one ConfigError."""
-    host, port = settings.worker.metrics_host, settings.worker.metrics_port
+    """Serve /metrics, /healthz, /readyz on ``settings.worker.metrics_host`` and ``port``
+    (default: the worker's; the labels and re-score consumers name their own, and the
+    variable that sets it); a port in use or a bad host is one ConfigError."""
+    host = settings.worker.metrics_host
+    port = settings.worker.metrics_port if port is None else port
     try:
         return serve(port, registry, health, host)
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
             raise ConfigError(
-                f"FRAUD_WORKER__METRICS_PORT={port}: the port is in use on {host}; "
+                f"{port_variable}={port}: the port is in use on {host}; "
                 "pick a free port (or 0 to turn the endpoint off)"
             ) from exc
         raise ConfigError(
-            f"FRAUD_WORKER__METRICS_HOST={host} / FRAUD_WORKER__METRICS_PORT={port}: "
+            f"FRAUD_WORKER__METRICS_HOST={host} / {port_variable}={port}: "
             f"cannot listen there ({exc.strerror or exc})"
         ) from exc
 

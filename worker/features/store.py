@@ -9,6 +9,10 @@ sums (no per-bucket work in Redis); writing is one Lua call that, per entity, in
 day's bucket or recycles a bucket whose day has passed — one ``BITFIELD`` in the usual case,
 told which by what the batch's read saw.
 
+Fraud labels (``record_frauds``, called by the labels consumer) add to a terminal's frauds at
+the labelled transaction's day, once per transaction: a ``<prefix>lb:<transaction id>`` key
+remembers that a label was counted.
+
 Redelivered events that miss the score cache are counted again; the windows tolerate that
 small bias (a cache hit, the usual redelivery, is not counted twice).
 """
@@ -43,17 +47,13 @@ KEYS_PER_CALL = 256
 # The widest window reaches this many days back: a ring must outlive it.
 HISTORY_DAYS = 38
 
-# KEYS: rings. ARGV[1]: expiry (s); ARGV[2]: push it out at most every this many days;
-# ARGV[3]: per key, big-endian int64s (day, increment, ring slots, hint) in one binary string,
-# one argument instead of four per key. The hint is 1 when the batch read this day in the key's
-# slot (so add to it: one BITFIELD in the usual case) and 0 when it read an older day there
-# (so start the day: one BITFIELD too). A wrong hint (another writer got there between the read
-# and the write) costs one more call, never a count. A day older than the one its slot holds
-# is too old for the ring and leaves it as it was.
-_ADD_TO_BUCKETS = """
-local ttl, every, quads = ARGV[1], tonumber(ARGV[2]), ARGV[3]
-for i, key in ipairs(KEYS) do
-  local day, increment, slots, hint = struct.unpack('>l>l>l>l', quads, 32 * i - 31)
+# One ring update, shared by both scripts below. ``hint`` is 1 when the batch read this day in
+# the key's slot (so add to it: one BITFIELD in the usual case) and 0 when it read an older day
+# there (so start the day: one BITFIELD too). A wrong hint (another writer got there between
+# the read and the write) costs one more call, never a count. A day older than the one its
+# slot holds is too old for the ring and leaves it as it was.
+_ADD_TO_RING = """
+local function add(key, day, increment, slots, hint, ttl, every)
   local at, header = (day % slots) * 96, slots * 96
   local held, count, renewed
   if hint == 1 then
@@ -81,8 +81,43 @@ for i, key in ipairs(KEYS) do
     redis.call('BITFIELD', key, 'SET', 'i32', header, day)
   end
 end
+"""
+
+# KEYS: rings. ARGV[1]: expiry (s); ARGV[2]: push it out at most every this many days;
+# ARGV[3]: per key, big-endian int64s (day, increment, ring slots, hint) in one binary string,
+# one argument instead of four per key.
+_ADD_TO_BUCKETS = (
+    _ADD_TO_RING
+    + """
+local ttl, every, quads = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+for i, key in ipairs(KEYS) do
+  local day, increment, slots, hint = struct.unpack('>l>l>l>l', quads, 32 * i - 31)
+  add(key, day, increment, slots, hint, ttl, every)
+end
 return #KEYS
 """
+)
+
+# KEYS: per label, the key that remembers it was applied, then its terminal's ring.
+# ARGV[1], ARGV[2], ARGV[3]: as above (one (day, increment, slots, hint) per label);
+# ARGV[4]: how long a label is remembered (s). A label already remembered adds nothing, so a
+# redelivered label counts once; remembering and counting happen in one script, so a label
+# is never remembered without being counted. Returns the number of labels counted.
+_APPLY_LABELS = (
+    _ADD_TO_RING
+    + """
+local ttl, every, quads, remember = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4]
+local counted = 0
+for i = 1, #KEYS / 2 do
+  if redis.call('SET', KEYS[2 * i - 1], 1, 'NX', 'EX', remember) then
+    local day, increment, slots, hint = struct.unpack('>l>l>l>l', quads, 32 * i - 31)
+    add(KEYS[2 * i], day, increment, slots, hint, ttl, every)
+    counted = counted + 1
+  end
+end
+return counted
+"""
+)
 
 
 @dataclass(frozen=True)
@@ -261,7 +296,7 @@ class RedisFeatureStore:
         """Card and terminal window aggregates: the store's totals plus the batch's own rows.
 
         Call before ``update`` for the same batch. Fraud labels are never known inside the
-        batch (they arrive late, through ``record_frauds``).
+        batch (they arrive late: the labels consumer counts them with ``record_frauds``).
         """
         if len(batch) == 0:
             empty = np.zeros((0, 3, 2), dtype=np.int64)
@@ -318,15 +353,51 @@ class RedisFeatureStore:
         return self._commands(card_keys + term_keys, np.vstack([card_pairs, term_pairs]))
 
     def record_frauds(
-        self, terminal_ids: NDArray[np.object_], epoch_day: NDArray[np.int64]
-    ) -> None:
-        """Count confirmed frauds on their terminal and day (the delayed label feed)."""
+        self,
+        transaction_ids: NDArray[np.object_],
+        terminal_ids: NDArray[np.object_],
+        epoch_day: NDArray[np.int64],
+        remember_s: int,
+    ) -> int:
+        """Count fraud labels on their transaction's terminal and day, each once: a label
+        already counted (a redelivery, or a second label for the same transaction) adds
+        nothing for ``remember_s`` seconds. One round-trip per ``KEYS_PER_CALL // 2``
+        labels; returns how many were counted now."""
+        days = np.asarray(epoch_day, dtype=np.int64)
+        fits = (days >= 0) & (days <= MAX_DAY)
+        if not fits.all():  # a label whose day cannot be a ring slot has nothing to count
+            transaction_ids, terminal_ids, days = (
+                transaction_ids[fits],
+                terminal_ids[fits],
+                days[fits],
+            )
         if len(terminal_ids) == 0:
-            return
-        ones = np.ones(len(terminal_ids), dtype=np.int64)
-        values = np.column_stack([np.zeros_like(ones), ones])
-        keys, pairs = self._increments(_TERMINAL, terminal_ids, epoch_day, values)
-        round_trip(self.client, self._commands(keys, pairs))
+            return 0
+        one_fraud = np.column_stack([np.zeros(len(days), np.int64), np.ones(len(days), np.int64)])
+        quads = np.column_stack(
+            [_TERMINAL.script_rows(days, one_fraud), np.zeros(len(days), dtype=np.int64)]
+        ).astype(">i8")
+        remembered = [f"{self.prefix}lb:{tx}" for tx in transaction_ids.tolist()]
+        rings = self._keys(_TERMINAL, terminal_ids)
+        per_call = KEYS_PER_CALL // 2
+        commands: list[list[EncodableT]] = []
+        for start in range(0, len(rings), per_call):
+            stop = start + per_call
+            pairs = zip(remembered[start:stop], rings[start:stop], strict=True)
+            keys = [key for pair in pairs for key in pair]
+            commands.append(
+                [
+                    "EVAL",
+                    _APPLY_LABELS,
+                    len(keys),
+                    *keys,
+                    self.ttl_s,
+                    self.renew_every_days,
+                    quads[start:stop].tobytes(),
+                    remember_s,
+                ]
+            )
+        return sum(int(counted) for counted in round_trip(self.client, commands))
 
     def _commands(
         self,
