@@ -43,11 +43,16 @@ def worker_settings(base: Settings, make_topic: Callable[[int], str], **worker: 
         "scored": make_topic(3),
         "review": make_topic(1),
         "dead_letter": make_topic(1),
+        "labels": make_topic(3),
+        "shadow": make_topic(3),
+        "degraded": make_topic(3),
         "input_partitions": 3,
         "output_partitions": 3,
     }
     data["redis"] = {**data["redis"], "key_prefix": f"test:{tag}:"}
     data["worker"] = {**data["worker"], "group_id": f"group-{tag}", "metrics_port": 0, **worker}
+    data["labels"] = {**data["labels"], "group_id": f"labels-{tag}", "metrics_port": 0}
+    data["rescore"] = {**data["rescore"], "group_id": f"rescore-{tag}", "metrics_port": 0}
     return Settings.model_validate(data)
 
 
