@@ -176,6 +176,12 @@ def load_artifacts(settings: Settings) -> Artifacts:
     return Artifacts(manifest, primary, fallback, rules, failures)
 
 
+def feature_store(settings: Settings, client: redis.Redis) -> RedisFeatureStore:
+    """The feature store the workers read and the labels consumer writes labels into."""
+    prefix = settings.redis.key_prefix
+    return RedisFeatureStore(client, f"{prefix}fs:", settings.redis.feature_ttl_days)
+
+
 def build_runtime(settings: Settings) -> Runtime:
     artifacts = load_artifacts(settings)
     manifest, primary, fallback = artifacts.manifest, artifacts.primary, artifacts.fallback
@@ -187,7 +193,7 @@ def build_runtime(settings: Settings) -> Runtime:
     for breaker in breakers.values():
         breaker.add_listener(log_transition(breaker))
     prefix = settings.redis.key_prefix
-    store = RedisFeatureStore(client, f"{prefix}fs:", settings.redis.feature_ttl_days)
+    store = feature_store(settings, client)
     writes = WriteBehind(client)  # one connection: cache and store writes keep their order
     primary_level = PrimaryLevel(
         primary,
