@@ -10,6 +10,7 @@ from confluent_kafka import KafkaException
 
 from worker.checks import BROKER_HINT, REDIS_HINT, probe_broker
 from worker.cli_bench import bench_app
+from worker.cli_labels import labels_command
 from worker.cli_stack import stack_app, topics_app
 from worker.cli_train import train_command
 from worker.cli_worker import (
@@ -31,6 +32,7 @@ app.add_typer(topics_app, name="topics")
 app.add_typer(bench_app, name="bench")
 app.command("train")(train_command)
 app.command("run")(run_command)
+app.command("labels")(labels_command)
 app.command("simulate")(simulate_command)
 app.command("review")(review_command)
 app.command("check-config")(check_config_command)

@@ -1,0 +1,283 @@
+"""``fraud-worker labels``: the labels topic → the feature store's terminal-risk windows.
+
+A member of its own consumer group (``labels.group_id``), so each label is applied once, by
+whichever member owns its partition. The Kafka edge is the worker's: the batch source and the
+at-least-once policy — a batch's offsets are stored only once its labels are counted and its
+dead letters acknowledged. A redelivered label counts once (the store remembers it), so
+at-least-once is exactly-once for the features.
+
+While Redis is down the batch is neither skipped nor committed: the member pauses its
+partitions, keeps polling (it stays in the group), applies the same batch again every
+``labels.retry_wait_s`` and resumes once it went through.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from dataclasses import dataclass
+from types import FrameType
+from typing import Any
+
+import redis
+from confluent_kafka import Consumer, Message, Producer
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from worker.codec import EventDecoder, RecordEncoder, default_schemas_dir, load_schema
+from worker.codec.configured import schema_registry
+from worker.features.store import RedisFeatureStore
+from worker.health import Health
+from worker.kafka.config import client_config
+from worker.kafka.consumer import BatchSource
+from worker.kafka.offsets import AtLeastOnce
+from worker.kafka.producer import Outbox, producer_config
+from worker.labels.apply import Applied, apply_labels, invalid_label
+from worker.runtime import feature_store, redis_client
+from worker.settings import Settings
+from worker.sinks.outputs import Limits, Rejected, dead_letter_outputs
+
+log = logging.getLogger(__name__)
+
+LABEL_READER_SCHEMA = "label.v1.avsc"
+LAG_EVERY_S = 1.0
+
+
+class LabelsMetrics:
+    """The labels consumer's Prometheus metrics (low-cardinality labels only)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.labels = Counter(
+            "fraud_labels",
+            "Labels read, by where they came from and what they say",
+            ["label_source", "outcome"],
+            registry=r,
+        )
+        self.counted = Counter(
+            "fraud_labels_counted", "Fraud labels counted in terminal risk", registry=r
+        )
+        self.repeated = Counter(
+            "fraud_labels_repeated",
+            "Fraud labels already counted (redelivered, or a second label of a transaction)",
+            registry=r,
+        )
+        self.dead_letters = Counter(
+            "fraud_labels_dead_letters",
+            "Labels sent to the dead-letter topic",
+            ["error_code"],
+            registry=r,
+        )
+        self.waiting = Gauge(
+            "fraud_labels_waiting_for_redis",
+            "1 while a batch of labels waits for Redis to come back",
+            registry=r,
+        )
+        self.retries = Counter(
+            "fraud_labels_retries",
+            "Attempts to apply a batch again after Redis failed",
+            registry=r,
+        )
+        self.lag = Gauge(
+            "fraud_labels_consumer_lag",
+            "Labels behind the partition's end",
+            ["partition"],
+            registry=r,
+        )
+
+
+@dataclass
+class LabelsReport:
+    consumed: int
+    counted: int
+    dead_letters: int
+
+
+class LabelsConsumer:
+    def __init__(
+        self,
+        settings: Settings,
+        metrics: LabelsMetrics,
+        store: RedisFeatureStore | None = None,
+        consumer: Consumer | None = None,
+        producer: Producer | None = None,
+    ) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        options = settings.labels
+        self.health = Health(stall_after_s=settings.worker.max_poll_interval_ms / 1000)
+        self.store = store or feature_store(settings, redis_client(settings))
+        registry = schema_registry(settings)
+        reader = load_schema(default_schemas_dir() / LABEL_READER_SCHEMA)
+        self.decoder = EventDecoder(registry, reader)
+        self.dead_letter_encoder = RecordEncoder(registry, settings.schemas.dead_letter_subject)
+        self.limits = Limits(
+            settings.worker.max_message_bytes, settings.worker.dead_letter_raw_max_bytes
+        )
+        topic = settings.topics.labels
+        if consumer is None:
+            self.source = BatchSource.connect(
+                settings, self.health.set_broker_up, topic, options.group_id
+            )
+        else:
+            self.source = BatchSource(consumer, topic, self.health.set_broker_up)
+        self.source.on_owned = self.health.set_partitions
+        if producer is None:
+            producer = Producer(
+                client_config(settings, **producer_config(settings.worker.flush_timeout_ms))
+            )
+        timeout_s = settings.worker.flush_timeout_ms / 1000
+        self.policy = AtLeastOnce(
+            self.source.consumer, Outbox(producer, timeout_s), lambda: self.source.owned
+        )
+        self.remember_s = options.dedupe_ttl_days * 86_400
+        self._stopping = False
+        self._waiting = False
+        self._last_lag = 0.0
+
+    def stop(self, signum: int | None = None, _frame: FrameType | None = None) -> None:
+        """Finish the batch in hand (or give up waiting for Redis), commit, leave."""
+        if not self._stopping:
+            log.info("stopping (signal %s)", signum)
+        self._stopping = True
+        self.health.stop()
+
+    def install_signal_handlers(self) -> None:
+        signal.signal(signal.SIGTERM, self.stop)
+        signal.signal(signal.SIGINT, self.stop)
+
+    def run(self, max_batches: int | None = None) -> int:
+        self.source.subscribe(self.policy)
+        self.health.start()
+        log.info(
+            "applying labels of %s as group %s",
+            self.settings.topics.labels,
+            self.settings.labels.group_id,
+        )
+        failed = True
+        try:
+            batches = 0
+            options = self.settings.labels
+            while not self._stopping and (max_batches is None or batches < max_batches):
+                messages = self.source.next_batch(options.batch_max, options.batch_wait_ms / 1000)
+                self.health.beat()
+                if messages:
+                    self.process(messages)
+                    batches += 1
+                else:
+                    self.policy.settle()
+                self._report_lag()
+            failed = False
+        finally:
+            self._shutdown(failed)
+        return 0
+
+    def process(self, messages: list[Message]) -> LabelsReport | None:
+        """Decode, count, hand the dead letters over; the batch is done once they are acked.
+        None when the member stopped while Redis was still down (nothing is stored)."""
+        messages = list(messages)
+        records, rejected = self._decode(messages)
+        applied = None
+        try:
+            while applied is None:
+                try:
+                    applied = apply_labels(self.store, records, self.remember_s)
+                except redis.RedisError as exc:
+                    more = self._wait_for_redis(exc)
+                    if self._stopping:
+                        return None
+                    more_records, more_rejected = self._decode(more)
+                    messages += more
+                    records += more_records
+                    rejected += more_rejected
+        finally:
+            self._resume()
+        letters = dead_letter_outputs(
+            rejected, self.settings.topics.dead_letter, self.dead_letter_encoder, self.limits
+        )
+        self.policy.send([letters], messages)
+        self.policy.settle()
+        self._count(applied, rejected)
+        return LabelsReport(len(messages), applied.counted, len(rejected))
+
+    def _decode(self, messages: list[Message]) -> tuple[list[dict[str, Any]], list[Rejected]]:
+        records, indices, failures = self.decoder.decode_many([m.value() for m in messages])
+        rejected = [Rejected(messages[i], error.code, str(error)) for i, error in failures]
+        valid = []
+        for record, index in zip(records, indices, strict=True):
+            problem = invalid_label(record)
+            if problem is None:
+                valid.append(record)
+            else:
+                rejected.append(Rejected(messages[index], "invalid_label", problem))
+        return valid, rejected
+
+    def _wait_for_redis(self, error: redis.RedisError) -> list[Message]:
+        """Pause every owned partition and poll for one retry interval: the member stays in
+        its group. Returns the records of partitions assigned meanwhile (not paused yet):
+        they join the batch."""
+        if not self._waiting:
+            self._waiting = True
+            log.warning(
+                "Redis failed (%s); the labels wait, tried again every %g s",
+                error,
+                self.settings.labels.retry_wait_s,
+            )
+        consumer = self.source.consumer
+        self.metrics.waiting.set(1)
+        self.metrics.retries.inc()
+        self.health.set_load_problems(["redis: unavailable, labels wait"])
+        assignment = consumer.assignment()
+        if assignment:
+            consumer.pause(assignment)
+        more: list[Message] = []
+        deadline = time.monotonic() + self.settings.labels.retry_wait_s
+        while not self._stopping and time.monotonic() < deadline:
+            message = consumer.poll(min(0.2, max(0.0, deadline - time.monotonic())))
+            self.health.beat()
+            if message is not None and message.error() is None:
+                more.append(message)
+        return more
+
+    def _resume(self) -> None:
+        """After a wait: resume the partitions, say so."""
+        if not self._waiting:
+            return
+        self._waiting = False
+        consumer = self.source.consumer
+        assignment = consumer.assignment()
+        if assignment:
+            consumer.resume(assignment)
+        self.metrics.waiting.set(0)
+        self.health.set_load_problems([])
+        log.info("Redis answers again: the labels that waited are applied")
+
+    def _count(self, applied: Applied, rejected: list[Rejected]) -> None:
+        for (source, outcome), n in applied.by_source.items():
+            self.metrics.labels.labels(source, outcome).inc(n)
+        self.metrics.counted.inc(applied.counted)
+        self.metrics.repeated.inc(applied.repeated)
+        for item in rejected:
+            self.metrics.dead_letters.labels(item.code).inc()
+        if rejected:
+            log.warning("%d labels sent to the dead-letter topic", len(rejected))
+
+    def _report_lag(self) -> None:
+        now = time.monotonic()
+        if now - self._last_lag < LAG_EVERY_S:
+            return
+        self._last_lag = now
+        for (_topic, partition), lag in self.source.lag().items():
+            self.metrics.lag.labels(str(partition)).set(lag)
+
+    def _shutdown(self, failed: bool) -> None:
+        self.health.stop()
+        for step in (self.policy.close, self.source.close):
+            try:
+                step()
+            except Exception:
+                if not failed:
+                    raise
+                log.exception("while stopping")
+        log.info("left the group")
