@@ -7,9 +7,12 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import numpy as np
+
+from worker.simulator.labels import LabelFeed, label_records
 from worker.simulator.model import Transactions
 
-__all__ = ["DEFAULT_BATCH_SIZE", "stream_events"]
+__all__ = ["DEFAULT_BATCH_SIZE", "stream_events", "stream_with_labels"]
 
 DEFAULT_BATCH_SIZE = 500
 
@@ -47,3 +50,31 @@ def stream_events(
             if wait > 0:
                 sleep(wait)
         yield transactions.event_dicts(begin, min(begin + batch_size, last))
+
+
+def stream_with_labels(
+    transactions: Transactions,
+    feed: LabelFeed,
+    rate_per_s: float | None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    *,
+    stop: int | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Iterator[tuple[list[dict[str, Any]], list[dict[str, Any]]]]:
+    """Like ``stream_events``, with the feed's labels in simulated time: each batch of events
+    comes with the labels known by the time of its last event (sent before the events), so a
+    consumer that keeps up sees each label about when it became known. Labels known after the
+    last streamed event are not sent (they are still in the future)."""
+    first, last, _ = slice(0, stop).indices(len(transactions))
+    times = transactions.event_time_ms
+    sent = 0
+    batches = stream_events(
+        transactions, rate_per_s, batch_size, stop=last, clock=clock, sleep=sleep
+    )
+    for begin, events in zip(range(first, last, batch_size), batches, strict=True):
+        end = min(begin + batch_size, last)
+        due = int(np.searchsorted(feed.known_at_ms, times[end - 1], side="right"))
+        labels = label_records(transactions, feed, sent, due) if due > sent else []
+        sent = max(sent, due)
+        yield events, labels
