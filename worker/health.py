@@ -39,6 +39,8 @@ class Health:
         self.partitions = 0
         self.joined_at: float | None = None
         self.load_problems: list[str] = []
+        # Set while the consumer holds a batch back for a dependency (labels, re-score).
+        self.waiting_for: str | None = None
 
     def beat(self) -> None:
         self.last_beat = self.clock()
@@ -63,6 +65,10 @@ class Health:
     def set_load_problems(self, problems: list[str]) -> None:
         self.load_problems = list(problems)
 
+    def set_waiting(self, reason: str | None) -> None:
+        """A batch waits for a dependency (``reason`` names it), or no longer (None)."""
+        self.waiting_for = reason
+
     def not_ready_because(self) -> str | None:
         """Why the member is not ready, or None when it is."""
         if not self.started:
@@ -71,6 +77,8 @@ class Health:
             return "stopping"
         if self.load_problems and not self.allow_degraded_start:
             return "artifacts failed to load: " + "; ".join(self.load_problems)
+        if self.waiting_for is not None:
+            return f"waiting: {self.waiting_for}"
         if not self.broker_up:
             return "the Kafka broker is unreachable"
         joined = self.joined_at if self.joined_at is not None else self.clock()

@@ -327,6 +327,17 @@ class RedisFeatureStore:
         own_cards, own_terms = _own_sums(batch, cards, terminals)
         return stored_cards + own_cards, stored_terms + own_terms
 
+    def terminal_aggregates(
+        self, terminal_ids: NDArray[np.object_], epoch_day: int
+    ) -> NDArray[np.int64]:
+        """What an event on ``epoch_day`` would read of these terminals' windows: (terminals,
+        windows, (transactions, frauds)). One MGET; read-only (for checks and the demo)."""
+        if len(terminal_ids) == 0:
+            return np.zeros((0, len(TERMINAL_WINDOWS), 2), dtype=np.int64)
+        blobs = round_trip(self.client, [["MGET", *self._keys(_TERMINAL, terminal_ids)]])[0]
+        days = np.full(len(terminal_ids), epoch_day, dtype=np.int64)
+        return _window_totals(_rings(blobs, _TERMINAL), days, _TERMINAL)
+
     def update(self, batch: EventBatch) -> None:
         """Add the batch's transactions to their card and terminal buckets (one round-trip)."""
         if len(batch):

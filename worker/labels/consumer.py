@@ -227,7 +227,7 @@ class LabelsConsumer:
         consumer = self.source.consumer
         self.metrics.waiting.set(1)
         self.metrics.retries.inc()
-        self.health.set_load_problems(["redis: unavailable, labels wait"])
+        self.health.set_waiting("Redis does not answer; the labels are applied once it does")
         assignment = consumer.assignment()
         if assignment:
             consumer.pause(assignment)
@@ -250,7 +250,7 @@ class LabelsConsumer:
         if assignment:
             consumer.resume(assignment)
         self.metrics.waiting.set(0)
-        self.health.set_load_problems([])
+        self.health.set_waiting(None)
         log.info("Redis answers again: the labels that waited are applied")
 
     def _count(self, applied: Applied, rejected: list[Rejected]) -> None:
