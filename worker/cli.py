@@ -11,6 +11,7 @@ from confluent_kafka import KafkaException
 from worker.checks import BROKER_HINT, REDIS_HINT, probe_broker
 from worker.cli_bench import bench_app
 from worker.cli_labels import labels_command
+from worker.cli_rescore import rescore_command
 from worker.cli_stack import stack_app, topics_app
 from worker.cli_train import train_command
 from worker.cli_worker import (
@@ -37,6 +38,7 @@ app.command("simulate")(simulate_command)
 app.command("review")(review_command)
 app.command("check-config")(check_config_command)
 app.command("demo")(demo_command)
+app.command("rescore")(rescore_command)
 
 
 @app.command()

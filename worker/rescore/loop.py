@@ -1,0 +1,293 @@
+"""The re-scorer's consume → re-score → produce → settle loop, and its wait for the primary.
+
+At-least-once, whatever the worker's guarantee: a batch's offsets are stored only once its
+review items and dead letters were acknowledged (a crash re-scores a batch again, and may
+repeat a superseding item; the review tool keys on the transaction id).
+
+While the primary does not answer (feature store or model failing, breaker open) the batch
+in hand is neither skipped nor committed: every owned partition is paused, and the member
+keeps polling — so it stays in its group within ``max.poll.interval.ms`` and serves
+rebalances — while the same batch is tried again every ``retry_wait_s``. Records of a
+partition assigned meanwhile join the batch (their partition is paused at once); records of
+a partition given up leave it (their new owner reads them from the committed offset). When
+the primary answers, the partitions resume. On SIGTERM/SIGINT the batch in flight finishes;
+a batch still waiting for the primary is left uncommitted, to be read again.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from collections.abc import Callable
+from types import FrameType
+
+from confluent_kafka import Consumer, Message, Producer
+
+from worker.codec import EventDecoder, RecordEncoder, default_schemas_dir, load_schema
+from worker.codec.configured import schema_registry
+from worker.errors import ConfigError
+from worker.health import Health
+from worker.kafka.config import client_config
+from worker.kafka.consumer import BatchSource
+from worker.kafka.offsets import AtLeastOnce
+from worker.kafka.producer import Outbox, producer_config
+from worker.rescore.items import REVIEW_ITEM_READER_SCHEMA, Outcome, decode_items
+from worker.rescore.metrics import RescoreMetrics
+from worker.rescore.plan import Codecs, Plan, plan_batch
+from worker.rescore.scoring import Rescorer
+from worker.runtime import Runtime
+from worker.settings import Settings
+from worker.sinks.outputs import Limits
+
+log = logging.getLogger(__name__)
+
+# While waiting, the consumer is polled in slices this long: a stop signal is honoured
+# between two, and so is the next retry.
+POLL_SLICE_S = 0.2
+LAG_EVERY_S = 1.0
+# What the re-scorer cannot do without: the other artifacts' failures do not concern it.
+NEEDED_ARTIFACTS = ("manifest", "primary")
+
+
+def at_least_once(settings: Settings) -> Settings:
+    """The settings with at-least-once processing (the consumer then auto-commits what the
+    policy stores), whatever the worker itself runs with."""
+    worker = settings.worker.model_copy(update={"processing_guarantee": "at_least_once"})
+    return settings.model_copy(update={"worker": worker})
+
+
+def build_codecs(settings: Settings) -> Codecs:
+    """ReviewItem v2 in; review items and dead letters out. The review subject's schema
+    must carry ``supersedes``: with an older one the re-score would not name the original."""
+    registry = schema_registry(settings)
+    reader = load_schema(default_schemas_dir() / REVIEW_ITEM_READER_SCHEMA)
+    schemas = settings.schemas
+    review = RecordEncoder(registry, schemas.review_subject)
+    fields = review.schema.get("fields", []) if isinstance(review.schema, dict) else []
+    if not any(field.get("name") == "supersedes" for field in fields):
+        raise ConfigError(
+            f"the review subject {schemas.review_subject!r} (schema id {review.schema_id}) has "
+            "no 'supersedes' field: register schemas/review_item.v2.avsc under it"
+        )
+    dead_letter = RecordEncoder(registry, schemas.dead_letter_subject)
+    return Codecs(EventDecoder(registry, reader), review, dead_letter)
+
+
+def rescore_producer(settings: Settings) -> Producer:
+    """Idempotent, acks from every in-sync replica; never transactional."""
+    worker = settings.worker
+    config = producer_config(worker.flush_timeout_ms, worker.max_message_bytes)
+    return Producer(client_config(settings, **config))
+
+
+class RescoreWorker:
+    def __init__(
+        self,
+        settings: Settings,
+        runtime: Runtime,
+        metrics: RescoreMetrics,
+        consumer: Consumer | None = None,
+        producer: Producer | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings = at_least_once(settings)
+        self.runtime = runtime
+        self.rescorer = Rescorer.of_runtime(runtime, settings)
+        self.metrics = metrics
+        self.clock = clock
+        worker = settings.worker
+        self.health = Health(
+            stall_after_s=worker.max_poll_interval_ms / 1000,
+            assignment_timeout_s=worker.assignment_timeout_s,
+            allow_degraded_start=worker.allow_degraded_start,
+        )
+        failures = runtime.load_failures
+        self.health.set_load_problems(
+            [f"{what}: {failures[what]}" for what in NEEDED_ARTIFACTS if what in failures]
+        )
+        self.codecs = build_codecs(settings)
+        self.limits = Limits(worker.max_message_bytes, worker.dead_letter_raw_max_bytes)
+        self.source = self._source(consumer)
+        self.source.on_owned = self.health.set_partitions
+        if producer is None:  # not ``or``: a producer with nothing queued is falsy
+            producer = rescore_producer(settings)
+        self._real_clients = consumer is None
+        outbox = Outbox(producer, worker.flush_timeout_ms / 1000)
+        self.policy = AtLeastOnce(self.source.consumer, outbox, lambda: self.source.owned)
+        self._stopping = False
+        self._paused = False
+        self._last_lag = 0.0
+        self._lag_labels: set[tuple[str, str]] = set()
+
+    def _source(self, consumer: Consumer | None) -> BatchSource:
+        settings, on_broker = self.settings, self.health.set_broker_up
+        topic, group_id = settings.topics.degraded, settings.rescore.group_id
+        if consumer is None:
+            return BatchSource.connect(settings, on_broker, topic=topic, group_id=group_id)
+        return BatchSource(consumer, topic, on_broker)
+
+    @property
+    def waiting(self) -> bool:
+        """A batch is waiting for the primary (partitions paused)."""
+        return self._paused
+
+    def stop(self, signum: int | None = None, _frame: FrameType | None = None) -> None:
+        if not self._stopping:
+            log.info("stopping (signal %s): finishing the batch in flight", signum)
+        self._stopping = True
+        self.health.stop()
+
+    def install_signal_handlers(self) -> None:
+        signal.signal(signal.SIGTERM, self.stop)
+        signal.signal(signal.SIGINT, self.stop)
+
+    def run(self, max_batches: int | None = None) -> int:
+        """Consume until stopped (or ``max_batches`` batches were re-scored)."""
+        self.source.subscribe(self.policy)
+        self.health.start()
+        if self._real_clients:
+            from worker.loop import topic_limits  # the worker's own fit to the output topics
+
+            self.limits = topic_limits(self.settings, self.limits)
+        rescore = self.settings.rescore
+        log.info(
+            "re-scoring %s as group %s (answers up to %g h old)",
+            self.settings.topics.degraded,
+            rescore.group_id,
+            rescore.max_age_s / 3600,
+        )
+        try:
+            self._loop(max_batches)
+        except BaseException:
+            self._shutdown(failed=True)
+            raise
+        self._shutdown(failed=False)
+        return 0
+
+    def _loop(self, max_batches: int | None) -> None:
+        batches = 0
+        rescore = self.settings.rescore
+        while not self._stopping and (max_batches is None or batches < max_batches):
+            messages = self.source.next_batch(rescore.batch_max, rescore.batch_wait_ms / 1000)
+            self.health.beat()
+            if messages:
+                if self.process(messages) is not None:
+                    batches += 1
+            else:
+                self.policy.settle()  # idle: what was acknowledged since counts as done now
+            self._report()
+
+    def process(self, messages: list[Message]) -> Plan | None:
+        """One batch, tried until the primary answers it. None when the member stopped, or
+        gave the batch's partitions up, first (nothing sent, nothing stored)."""
+        pending = messages
+        while True:
+            decoded = decode_items(pending, self.codecs.items)
+            now_ms = int(self.clock() * 1000)
+            plan = plan_batch(
+                decoded, self.rescorer, self.settings, self.codecs, self.limits, now_ms
+            )
+            if isinstance(plan, Plan):
+                break
+            pending = self._wait_for_primary(pending, plan.failure)
+            if self._stopping or not pending:
+                self._resume()
+                return None
+        self._resume()
+        self.policy.send(plan.outputs, pending)
+        self.policy.settle()
+        self._count(plan)
+        return plan
+
+    def _wait_for_primary(self, pending: list[Message], failure: str) -> list[Message]:
+        """Paused, polling, for ``retry_wait_s``; the batch as it stands after the wait."""
+        if not self._paused:
+            log.warning(
+                "the primary is not back (%s): %d degraded items wait, partitions paused; "
+                "trying again every %g s",
+                failure,
+                len(pending),
+                self.settings.rescore.retry_wait_s,
+            )
+        self.metrics.retries.labels(failure).inc()
+        self._pause(failure)
+        until = time.monotonic() + self.settings.rescore.retry_wait_s
+        while not self._stopping and (left := until - time.monotonic()) > 0:
+            more = self.source.next_batch(self.settings.rescore.batch_max, min(POLL_SLICE_S, left))
+            self.health.beat()
+            if more:  # of a partition assigned while paused: it is paused too, now
+                self._pause(failure)
+                pending = [*pending, *more]
+            self.policy.settle()
+            self._report()
+        return self._still_ours(pending)
+
+    def _still_ours(self, pending: list[Message]) -> list[Message]:
+        """The batch without records of partitions given up, each record once (a partition
+        given up and assigned again may serve a record again)."""
+        owned, seen = self.source.owned, set()
+        kept = []
+        for message in pending:
+            key = (message.topic(), message.partition(), message.offset())
+            if key[:2] in owned and key not in seen:
+                seen.add(key)
+                kept.append(message)
+        return kept
+
+    def _pause(self, failure: str) -> None:
+        consumer = self.source.consumer
+        consumer.pause(consumer.assignment())
+        self._paused = True
+        self.metrics.waiting.set(1)
+        self.health.set_waiting(f"the primary ({failure})")
+
+    def _resume(self) -> None:
+        if not self._paused:
+            return
+        consumer = self.source.consumer
+        consumer.resume(consumer.assignment())
+        self._paused = False
+        self.metrics.waiting.set(0)
+        self.health.set_waiting(None)
+        log.info("the primary answers again: partitions resumed")
+
+    def _count(self, plan: Plan) -> None:
+        self.metrics.observe(plan.counts, plan.ages_s)
+        if plan.dead_letters:
+            log.warning("%d degraded items sent to the dead-letter topic", len(plan.dead_letters))
+        escalated = plan.counts[Outcome.ESCALATED]
+        if escalated:
+            log.info("%d degraded answers superseded in review by the primary", escalated)
+
+    def _report(self) -> None:
+        """Consumer lag (metrics), at most once a second."""
+        now = time.monotonic()
+        if now - self._last_lag < LAG_EVERY_S:
+            return
+        self._last_lag = now
+        lags = self.source.lag()
+        for (topic, partition), lag in lags.items():
+            labels = (topic, str(partition))
+            self.metrics.lag.labels(*labels).set(lag)
+            self._lag_labels.add(labels)
+        for labels in self._lag_labels - {(t, str(p)) for t, p in lags}:
+            self.metrics.lag.remove(*labels)  # partitions given up
+            self._lag_labels.discard(labels)
+
+    def _shutdown(self, failed: bool) -> None:
+        """Settle and commit what is safe, then close everything — each step even if an
+        earlier one failed. After a failure in the loop, that failure is what propagates."""
+        self.health.stop()
+        first: Exception | None = None
+        for step in (self.policy.close, self.source.close, self.runtime.close):
+            try:
+                step()
+            except Exception as exc:
+                if failed or first is not None:
+                    log.exception("while stopping")
+                else:
+                    first = exc
+        log.info("left the group")
+        if first is not None:
+            raise first
