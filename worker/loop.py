@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import signal
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import FrameType
 
 from confluent_kafka import Consumer, KafkaException, Message, Producer
@@ -43,7 +43,9 @@ def topic_limits(settings: Settings, limits: Limits) -> Limits:
     """The size limits, lowered to what the output topics accept (the broker refuses a
     larger record, and a refused output stops the member)."""
     topics = settings.topics
-    outputs = [topics.scored, topics.review, topics.dead_letter]
+    outputs = [topics.scored, topics.review, topics.dead_letter, topics.degraded]
+    if settings.worker.shadow_sample_rate > 0:  # no shadow record is produced otherwise
+        outputs.append(topics.shadow)
     try:
         topic_limit = smallest_record_limit(AdminClient(client_config(settings)), outputs)
     except (KafkaException, TimeoutError) as exc:
@@ -67,6 +69,8 @@ def build_codecs(settings: Settings) -> tuple[ColumnarDecoder, Encoders]:
         scored=ColumnarEncoder(registry, schemas.scored_subject),
         review=RecordEncoder(registry, schemas.review_subject),
         dead_letter=RecordEncoder(registry, schemas.dead_letter_subject),
+        degraded=RecordEncoder(registry, schemas.degraded_subject),
+        shadow=ColumnarEncoder(registry, schemas.shadow_subject),
     )
     return ColumnarDecoder(registry, reader), encoders
 
@@ -92,6 +96,8 @@ class Worker:
         self.runtime = runtime
         self.metrics = metrics
         worker = settings.worker
+        # The runtime's ladder, shadow scoring as configured (the levels are shared).
+        self.ladder = replace(runtime.ladder, shadow_sample_rate=worker.shadow_sample_rate)
         self.health = Health(
             stall_after_s=worker.max_poll_interval_ms / 1000,
             assignment_timeout_s=worker.assignment_timeout_s,
@@ -182,7 +188,7 @@ class Worker:
         decoded = decode_messages(messages, self.decoder)
         scored = None
         if len(decoded.events):
-            scored = score_batch(decoded.events, self.runtime.ladder)
+            scored = score_batch(decoded.events, self.ladder)
             self.metrics.observe_batch(scored)
         out = batch_outputs(decoded, scored, self.settings.topics, self.encoders, self.limits)
         produced = time.monotonic()
@@ -196,7 +202,7 @@ class Worker:
 
     def _count(self, out: BatchOutputs, consumed: int) -> None:
         self.metrics.batch_size.observe(consumed)
-        self.metrics.review.inc(out.review)
+        self.metrics.observe_outputs(out.review, out.degraded, out.shadow, out.shadow_failures)
         for rejected in out.dead_letters:
             self.metrics.dead_letters.labels(rejected.code).inc()
         if out.dead_letters:

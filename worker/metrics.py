@@ -35,7 +35,35 @@ class WorkerMetrics:
         self.input_flags = Counter(
             "fraud_input_flags", "Events scored with a flagged input field", ["flag"], registry=r
         )
-        self.review = Counter("fraud_review_items", "Items sent to the review topic", registry=r)
+        self.review = Counter(
+            "fraud_review_items",
+            "Items sent to the review topic: decided review or block, or a flagged input",
+            registry=r,
+        )
+        self.kept_apart = Counter(
+            "fraud_degraded_kept_apart",
+            "Degraded answers no human needs now, sent to the degraded topic (not to review)",
+            ["source"],
+            registry=r,
+        )
+        self.rule_raised = Counter(
+            "fraud_rule_raised_decisions",
+            "Results whose decision a decisive rule raised above the score's, by answering level",
+            ["source"],
+            registry=r,
+        )
+        self.shadow_results = Counter(
+            "fraud_shadow_results",
+            "Shadow results sent to the shadow topic, by shadow level",
+            ["source"],
+            registry=r,
+        )
+        self.shadow_failures = Counter(
+            "fraud_shadow_failures",
+            "Shadow scoring that did not answer (the batch's results stand), by what failed",
+            ["failure"],
+            registry=r,
+        )
         self.dead_letters = Counter(
             "fraud_dead_letters",
             "Undecodable events sent to the dead-letter topic",
@@ -92,11 +120,30 @@ class WorkerMetrics:
             self.results.labels(SOURCES[source].value, DECISIONS[decision].value).inc(
                 int(counts[index])
             )
+        raised = np.bincount(scored.source[scored.raised_by_rule], minlength=len(SOURCES))
+        for source in np.flatnonzero(raised).tolist():
+            self.rule_raised.labels(SOURCES[source].value).inc(int(raised[source]))
         self._count_bits(scored.failures, scored, self.degraded)
         self._count_bits(scored.flags, scored, self.input_flags)
         for stage, ms in scored.stage_ms.items():
             self.stage_seconds.labels(stage).observe(ms / 1000)
         self.stage_seconds.labels("scoring").observe(scored.scoring_latency_ms / 1000)
+
+    def observe_outputs(
+        self,
+        review: int,
+        kept_apart: Mapping[str, int],
+        shadow: Mapping[str, int],
+        shadow_failures: Iterable[str],
+    ) -> None:
+        """What one batch sent to the review, degraded and shadow topics."""
+        self.review.inc(review)
+        for source, count in kept_apart.items():
+            self.kept_apart.labels(source).inc(count)
+        for source, count in shadow.items():
+            self.shadow_results.labels(source).inc(count)
+        for failure in shadow_failures:
+            self.shadow_failures.labels(failure).inc()
 
     @staticmethod
     def _count_bits(bits: np.ndarray, scored: ScoredBatch, counter: Counter) -> None:

@@ -43,7 +43,14 @@ def stub_runtime() -> Runtime:
 
 def stub_settings(**worker: Any) -> Settings:
     data: dict[str, Any] = {
-        "topics": {"input": "in", "scored": "scored", "review": "review", "dead_letter": "dlq"},
+        "topics": {
+            "input": "in",
+            "scored": "scored",
+            "review": "review",
+            "dead_letter": "dlq",
+            "degraded": "degraded",
+            "shadow": "shadow",
+        },
         "worker": {"metrics_port": 0, "flush_timeout_ms": 1000, **worker},
     }
     return Settings.model_validate(data)

@@ -30,8 +30,8 @@ def test_each_batch_is_one_transaction_with_its_offsets(
     consumer.add(0, event(0), event(1), b"garbage", event(3))
     make_worker(batch_max=2, **EOS).run()
     assert [topics(records) for records in producer.committed] == [
-        ["review", "review", "scored", "scored"],
-        ["dlq", "review", "scored"],
+        ["degraded", "degraded", "scored", "scored"],
+        ["degraded", "dlq", "scored"],
     ]
     assert [[tp.offset for tp in sent] for sent in producer.offsets_sent] == [[2], [4]]
     assert consumer.stored == {} and consumer.committed == {}, "offsets go in the transaction"

@@ -25,7 +25,7 @@ def _decoder(schema: str) -> EventDecoder:
 
 DEAD_LETTERS = _decoder("dead_letter.v1.avsc")
 SCORED = _decoder("scored_result.v1.avsc")
-REVIEWS = _decoder("review_item.v1.avsc")
+ITEMS = _decoder("review_item.v2.avsc")
 
 
 def on(topic: str, producer: StubProducer) -> list[Produced]:
@@ -82,18 +82,20 @@ def test_oversized_input_and_results_are_dead_lettered_within_the_limit(
     make_worker: WorkerFactory, consumer: StubConsumer, producer: StubProducer
 ) -> None:
     """A 1 MB random value and a valid event with a 1 MB id (its result cannot fit): each
-    gets one dead letter that fits. A valid event with a 1 MB country is scored; its review
-    item goes with the event's text cut, and says so. The worker goes on."""
+    gets one dead letter that fits. Valid events with a 1 MB country are scored; their items
+    — a degraded one kept apart, and one for review (a high amount) — go with the event's
+    text cut, and say so. The worker goes on."""
     huge = "x" * 1_000_000
     consumer.add(0, event(0), bytes(1_000_000), event(1, transaction_id=huge))
-    consumer.add(0, event(2, country=huge), event(3))
+    consumer.add(0, event(2, country=huge), event(3), event(4, country=huge, amount=500.0))
     make_worker().run()
     scored = [SCORED.decode(r.value)["transaction_id"] for r in on("scored", producer)]
-    assert scored == ["tx0", "tx2", "tx3"]
-    reviews = [REVIEWS.decode(r.value) for r in on("review", producer)]
-    trimmed = [item for item in reviews if item["result"]["transaction_id"] == "tx2"]
-    assert len(trimmed) == 1 and "input:trimmed_for_review" in trimmed[0]["review_reasons"]
-    assert trimmed[0]["event"]["country"] == "x" * 1_024
+    assert scored == ["tx0", "tx2", "tx3", "tx4"]
+    for topic, tid in (("degraded", "tx2"), ("review", "tx4")):
+        items = [ITEMS.decode(r.value) for r in on(topic, producer)]
+        trimmed = [item for item in items if item["result"]["transaction_id"] == tid]
+        assert len(trimmed) == 1 and "input:trimmed_for_review" in trimmed[0]["review_reasons"]
+        assert trimmed[0]["event"]["country"] == "x" * 1_024
     letters = [DEAD_LETTERS.decode(r.value) for r in on("dlq", producer)]
     assert [letter["source_offset"] for letter in letters] == [1, 2]
     assert letters[0]["error_code"] in DECODE_ERROR_CODES
@@ -101,7 +103,7 @@ def test_oversized_input_and_results_are_dead_lettered_within_the_limit(
     assert all(len(letter["raw_value"]) == 65_536 for letter in letters)
     assert all("fetch it whole" in letter["error"] for letter in letters)
     assert all(len(r.value) < 200_000 for r in producer.delivered)
-    assert consumer.committed == {("in", 0): 5}
+    assert consumer.committed == {("in", 0): 6}
 
 
 def test_a_revoke_with_outputs_in_flight_commits_them_first(

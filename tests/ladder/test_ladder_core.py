@@ -3,47 +3,17 @@ level that could give one, and carries what failed above it."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pytest
 from numpy.typing import NDArray
 
 from tests.factories import make_batch
+from tests.ladder.fakes import FakeLevel, ladder_of, sources
 from worker.ladder import Ladder, Source, score_batch
 from worker.ladder.decision import DecisionPolicy
-from worker.ladder.default import SafeDefaultLevel
 from worker.ladder.level import BatchContext, LevelResult
 from worker.ladder.rules import RulesLevel
-from worker.ladder.types import DECISIONS, SOURCES, Decision, ScoredBatch
-
-
-@dataclass
-class FakeLevel:
-    source: Source
-    answers: dict[int, float]  # row → score; rows missing here fall through
-    failure: str | None = None
-
-    def score(self, ctx: BatchContext, rows: NDArray[np.intp]) -> LevelResult:
-        mine = np.array([r for r in rows if r in self.answers], dtype=np.intp)
-        scores = np.array([self.answers[r] for r in mine], dtype=np.float64)
-        return LevelResult(mine, scores, self.failure)
-
-    def finish(self, ctx: BatchContext, outcome: ScoredBatch) -> None:
-        self.finished = outcome
-
-
-def ladder_of(*levels: object) -> Ladder:
-    return Ladder(
-        levels=[*levels, SafeDefaultLevel()],  # type: ignore[list-item]
-        rules=None,
-        policy=DecisionPolicy(0.5, 0.9),
-        model_version="fw-test",
-    )
-
-
-def sources(out: ScoredBatch) -> list[str]:
-    return [SOURCES[code].value for code in out.source]
+from worker.ladder.types import DECISIONS, Decision
 
 
 def test_rows_fall_through_to_the_first_level_that_answers() -> None:
@@ -110,7 +80,8 @@ def test_without_rules_the_safe_default_answers_everything() -> None:
     record = out.records(scored_at_ms=1)[0]
     assert record["decision"] == "allow" and record["confidence"] == 0.0
     assert record["failed_dependencies"] == ["rules:unavailable"]
-    assert out.needs_review().all(), "a safe default is always flagged for review"
+    assert not out.needs_review().any(), "degraded alone is no reason for a human to look"
+    assert out.kept_apart().all(), "a safe default is kept apart, to be scored again"
 
 
 def test_a_level_that_raises_is_one_more_failure() -> None:

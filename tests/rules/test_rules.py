@@ -91,3 +91,53 @@ def test_unreadable_and_invalid_yaml_files_are_named(tmp_path: Path) -> None:
         load_rules(tmp_path / "missing.yaml")
     with pytest.raises(RulesError, match="not valid YAML"):
         load_rules(write(tmp_path, "rules: [unclosed\n"))
+
+
+DECISIVE = """
+version: 1
+rules:
+  - {name: big, reason: BIG, weight: 0.9, decides: review,
+     when: {field: amount, op: gt, value: 220}}
+  - {name: huge, reason: HUGE, weight: 0.99, decides: block,
+     when: {field: amount, op: gt, value: 5000}}
+  - {name: new, reason: NEW, weight: 0.1, when: {field: account_age_days, op: lt, value: 7}}
+"""
+
+
+def test_a_rule_may_be_decisive_and_says_so_beside_its_column(tmp_path: Path) -> None:
+    rules = load_rules(write(tmp_path, DECISIVE))
+    assert [rule.decides for rule in rules.rules] == ["review", "block", None]
+    result = rules.score(make_batch({"amount": 300.0}, {"amount": 9000.0}))
+    assert result.decides == ("review", "block", None)
+    assert result.matched.tolist() == [[True, False, True], [True, True, True]]
+
+
+@pytest.mark.parametrize("decides", ["allow", "maybe", "1"])
+def test_a_rule_can_only_decide_review_or_block(tmp_path: Path, decides: str) -> None:
+    path = write(
+        tmp_path,
+        "rules:\n  - {name: r1, reason: R1, weight: 0.1, decides: " + decides + ",\n"
+        "     when: {field: amount, op: gt, value: 1}}\n",
+    )
+    with pytest.raises(RulesError) as info:
+        load_rules(path)
+    message = str(info.value)
+    assert "'r1'" in message and "decides" in message and "'review' or 'block'" in message
+
+
+def test_the_shipped_high_amount_rule_decides_review() -> None:
+    rules = {rule.name: rule for rule in load_rules(RULES_FILE).rules}
+    assert rules["high_amount"].decides == "review"
+    assert {rule.decides for name, rule in rules.items() if name != "high_amount"} == {None}
+
+
+def test_decisive_rules_survive_retraining_the_weights(tmp_path: Path) -> None:
+    """``fraud-worker train`` rewrites the rules file with tuned weights: ``decides`` stays."""
+    from worker.training.rules_tuning import write_rules
+
+    rules = load_rules(write(tmp_path, DECISIVE))
+    path = tmp_path / "tuned.yaml"
+    write_rules(rules.with_weights(np.array([0.5, 0.6, 0.7])), path)
+    again = load_rules(path)
+    assert [rule.decides for rule in again.rules] == ["review", "block", None]
+    assert [rule.weight for rule in again.rules] == [0.5, 0.6, 0.7]

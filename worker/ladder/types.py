@@ -46,6 +46,16 @@ _CONFIDENCE_BY_CODE = [CONFIDENCE[source] for source in SOURCES]
 _DECISION_NAMES = [decision.value for decision in DECISIONS]
 
 
+@dataclass(frozen=True)
+class ShadowResults:
+    """What the fallback and the rules would have answered for a sample of the rows the
+    primary or the cache answered: published apart, never acted on. ``failures`` names what
+    kept a shadow level from answering (counted; the batch's results stand)."""
+
+    scored: ScoredBatch | None
+    failures: tuple[str, ...] = ()
+
+
 class Tags:
     """A growing vocabulary of short tags (failed dependencies, input flags), stored per row
     as bits of an int64 so that tagging a set of rows is one vectorized OR."""
@@ -77,18 +87,36 @@ class ScoredBatch:
     flags: NDArray[np.int64]
     rule_matches: NDArray[np.bool_]  # (rows, rules): which rules matched each row
     rule_codes: tuple[str, ...]  # the reason code of each rule column
+    raised_by_rule: NDArray[np.bool_]  # rows whose decision a decisive rule raised
     model_version: str
     scoring_latency_ms: float
     tags: Tags
     stage_ms: dict[str, float] = field(default_factory=dict)
+    # Per rule column, what the rule decides when it matches (None: not decisive).
+    rule_decides: tuple[str | None, ...] = ()
+    shadow: ShadowResults | None = None
 
     def __len__(self) -> int:
         return len(self.score)
 
     def needs_review(self) -> NDArray[np.bool_]:
-        """Degraded, flagged, or decided review/block: what analysts must see."""
+        """What a human should look at: decided review or block (by the thresholds or a
+        decisive rule), or a flagged input. Degraded alone is not a reason: see
+        ``kept_apart``."""
         allow = DECISIONS.index(Decision.ALLOW)
-        return np.asarray(self.degraded | (self.flags != 0) | (self.decision != allow))
+        return np.asarray((self.flags != 0) | (self.decision != allow))
+
+    def kept_apart(self) -> NDArray[np.bool_]:
+        """Degraded answers no human needs to see now: published apart, to be scored again
+        by the primary once it is back."""
+        return np.asarray(self.degraded & ~self.needs_review())
+
+    def decisive_reasons(self, rows: NDArray[np.intp]) -> list[list[str]]:
+        """Per row of ``rows``, the reason codes of the decisive rules it matched."""
+        decisive = np.array([d is not None for d in self.rule_decides], dtype=np.bool_)
+        if not decisive.any():
+            return [[] for _ in range(len(rows))]
+        return [self.reasons_of(matched & decisive) for matched in self.rule_matches[rows]]
 
     @property
     def rule_reasons(self) -> list[list[str]]:

@@ -1,6 +1,7 @@
 """Vectorized evaluation: each condition becomes a boolean column over the batch, and the
 matched rules combine by noisy-OR, ``score = 1 - prod(1 - weight)``: independent pieces of
-evidence, each a probability of fraud on its own.
+evidence, each a probability of fraud on its own. A decisive rule's decision (``decides``)
+travels beside its column: the ladder turns it into a floor under the decision.
 """
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ class RulesResult:
     scores: NDArray[np.float64]
     matched: NDArray[np.bool_]
     reasons: tuple[str, ...]
+    # Per column, what the rule decides when it matches (None: it only adds to the score).
+    decides: tuple[str | None, ...] = ()
 
     def reasons_of(self, row: int) -> list[str]:
         """Reason codes of one row, for its output record."""
@@ -78,7 +81,12 @@ class RuleSet:
         matched = self.match(batch)
         miss = np.where(matched, 1.0 - self.weights, 1.0)
         scores = 1.0 - np.prod(miss, axis=1)
-        return RulesResult(scores, matched, tuple(rule.reason for rule in self.rules))
+        return RulesResult(
+            scores,
+            matched,
+            tuple(rule.reason for rule in self.rules),
+            tuple(rule.decides for rule in self.rules),
+        )
 
     def with_weights(self, weights: NDArray[np.float64]) -> RuleSet:
         """The same rules with new weights (rule tuning)."""

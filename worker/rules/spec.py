@@ -1,9 +1,11 @@
 """The rules file format and its validation.
 
 A file holds a list of rules; each has a ``name``, a ``reason`` code, a ``weight`` in [0, 1]
-and a ``when`` condition. A condition is a comparison ``{field, op, value}`` over an event
-field, or ``{all: [...]}``, ``{any: [...]}``, ``{not: {...}}``. A bad file fails at load with
-an error naming the file, the rule and the problem.
+and a ``when`` condition, and may be *decisive*: ``decides: review`` or ``decides: block``
+raises the decision of every event it matches to at least that, whichever level scored it.
+A condition is a comparison ``{field, op, value}`` over an event field, or ``{all: [...]}``,
+``{any: [...]}``, ``{not: {...}}``. A bad file fails at load with an error naming the file,
+the rule and the problem.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ ORDER_OPS = frozenset({"lt", "le", "gt", "ge"})
 SET_OPS = frozenset({"in", "not_in"})
 
 Op = Literal["eq", "ne", "lt", "le", "gt", "ge", "in", "not_in"]
+# What a decisive rule may decide: never "allow" (a rule only ever raises a decision).
+Decides = Literal["review", "block"]
 
 
 class RulesError(FraudWorkerError):
@@ -77,6 +81,7 @@ class Rule(_Strict):
     description: str = ""
     weight: float = Field(ge=0.0, le=1.0)
     when: Condition
+    decides: Decides | None = None
 
 
 class RulesFile(_Strict):

@@ -1,15 +1,23 @@
 """Which record goes to which topic.
 
-Every valid event → one scored result (key = card id, so a card's results keep their order).
-Degraded, flagged, review and block results → also a review item. Undecodable input → a
-dead letter with the raw bytes, the error and where it came from, also as headers.
+- Every valid event → one scored result (key = card id, so a card's results keep their order).
+- A result a human should look at — decided review or block (by the thresholds or a
+  decisive rule), or a flagged input — → also a review item (``topics.review``).
+- A degraded result (fallback, rules, safe default) that no human needs to see now → a
+  review item of the same schema on ``topics.degraded`` instead, kept apart from the review
+  queue, for the re-scorer to score again with the primary once it is back.
+- Shadow results (``worker.ladder.shadow``) → ``topics.shadow``, as scored results.
+- Undecodable input → a dead letter with the raw bytes, the error and where it came from,
+  also as headers.
+
+Every item (review or degraded) carries ``priority``: the expected loss, score * amount.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 import numpy as np
@@ -18,7 +26,8 @@ from numpy.typing import NDArray
 
 from worker.codec import RecordEncoder
 from worker.codec.columnar import ColumnarEncoder, Encoded
-from worker.ladder.types import ScoredBatch
+from worker.ladder.decision import expected_loss
+from worker.ladder.types import SOURCES, ScoredBatch, ShadowResults
 from worker.settings import TopicSettings
 from worker.source.decode import DecodedBatch
 
@@ -43,16 +52,20 @@ class TopicOutputs:
 @dataclass(frozen=True)
 class Encoders:
     scored: ColumnarEncoder
-    review: RecordEncoder
+    review: RecordEncoder  # review items, for the review topic
     dead_letter: RecordEncoder
+    degraded: RecordEncoder  # review items too, for the degraded topic
+    shadow: ColumnarEncoder  # scored results, for the shadow topic
 
 
-def review_reasons(result: dict[str, Any]) -> list[str]:
-    """Why an analyst should look: degradation, input problems, the decision."""
+def review_reasons(result: dict[str, Any], decisive: list[str] | None = None) -> list[str]:
+    """Why an analyst should look: degradation, input problems, decisive rules that matched
+    (``decisive``: their reason codes), the decision."""
     reasons = [f"degraded:{dep}" for dep in result["failed_dependencies"]]
     if result["degraded"] and not reasons:
         reasons.append(f"degraded:{result['source']}")
     reasons += [f"input:{flag}" for flag in result["input_flags"]]
+    reasons += [f"rule:{code}" for code in decisive or ()]
     if result["decision"] != "allow":
         reasons.append(f"decision:{result['decision']}")
     return reasons
@@ -93,6 +106,11 @@ class BatchOutputs:
     outputs: list[TopicOutputs]
     review: int
     dead_letters: list[Rejected]
+    # Degraded answers kept apart (the degraded topic), by answering level.
+    degraded: dict[str, int] = field(default_factory=dict)
+    # Shadow results published, by shadow level; what kept shadow scoring from answering.
+    shadow: dict[str, int] = field(default_factory=dict)
+    shadow_failures: tuple[str, ...] = ()
 
 
 # A review item whose event does not fit is sent with the event's text fields cut to this.
@@ -107,48 +125,75 @@ def batch_outputs(
     encoders: Encoders,
     limits: Limits,
 ) -> BatchOutputs:
-    """One answer per input: a scored result (plus a review item when it needs one), or a
-    dead letter — for undecodable input, and for an event whose result would not fit the
-    size limit (an oversized record must never stop the worker). A review item that would
+    """One answer per input: a scored result (plus a review or a degraded item when it needs
+    one), or a dead letter — for undecodable input, and for an event whose result would not
+    fit the size limit (an oversized record must never stop the worker). An item that would
     not fit goes with the event's long text fields cut, and says so."""
     rejected = [Rejected(message, error.code, str(error)) for message, error in decoded.undecodable]
-    outputs: list[TopicOutputs] = []
-    review = 0
-    if scored is not None and len(scored):
-        now_ms = int(time.time() * 1000)
-        results, review_rows, items = result_outputs(scored, topics, encoders, now_ms)
-        max_bytes = limits.max_message_bytes
-        fits = _record_sizes(results) <= max_bytes
-        if items is not None:
-            items = _fit_review(
-                scored, review_rows, items, fits, encoders.review, now_ms, max_bytes
-            )
-        if not fits.all():
-            results = _rows(results, np.flatnonzero(fits))
-            rejected += _oversized(decoded, np.flatnonzero(~fits), max_bytes)
-        outputs.append(results)
-        if items is not None and len(items):
-            outputs.append(items)
-            review = len(items)
-    dead_letters = dead_letter_outputs(rejected, topics.dead_letter, encoders.dead_letter, limits)
-    return BatchOutputs([dead_letters, *outputs], review, rejected)
-
-
-def result_outputs(
-    scored: ScoredBatch, topics: TopicSettings, encoders: Encoders, now_ms: int
-) -> tuple[TopicOutputs, NDArray[np.intp], TopicOutputs | None]:
-    """Scored results for every event (encoded from the columns), review items for those
-    that need review (records, through fastavro: they are few), and the review items' rows."""
+    if scored is None or not len(scored):
+        dead_letters = dead_letter_outputs(
+            rejected, topics.dead_letter, encoders.dead_letter, limits
+        )
+        return BatchOutputs([dead_letters], 0, rejected)
+    now_ms = int(time.time() * 1000)
+    max_bytes = limits.max_message_bytes
     keys: list[bytes | None] = [card.encode() for card in scored.batch.card_id.tolist()]
-    columns = result_columns(scored, keys, now_ms, encoders.scored)
-    values = encoders.scored.encode_columns(columns, len(keys))
-    results = TopicOutputs(topics.scored, keys, values)
-    review_rows = np.flatnonzero(scored.needs_review())
-    if len(review_rows) == 0:
-        return results, review_rows, None
-    review_keys = [keys[i] for i in review_rows.tolist()]
-    values = review_values(scored, review_rows, encoders.review, now_ms)
-    return results, review_rows, TopicOutputs(topics.review, review_keys, values)
+    results = scored_outputs(scored, keys, topics.scored, encoders.scored, now_ms)
+    fits = _record_sizes(results) <= max_bytes
+    review, _ = item_outputs(
+        scored, np.flatnonzero(scored.needs_review() & fits), keys, topics.review,
+        encoders.review, now_ms, max_bytes,
+    )  # fmt: skip
+    apart, apart_rows = item_outputs(
+        scored, np.flatnonzero(scored.kept_apart() & fits), keys, topics.degraded,
+        encoders.degraded, now_ms, max_bytes,
+    )  # fmt: skip
+    if not fits.all():
+        results = _rows(results, np.flatnonzero(fits))
+        rejected += _oversized(decoded, np.flatnonzero(~fits), max_bytes)
+    shadow, shadow_counts, shadow_failures = shadow_outputs(
+        scored.shadow, topics.shadow, encoders.shadow, now_ms, max_bytes
+    )
+    dead_letters = dead_letter_outputs(rejected, topics.dead_letter, encoders.dead_letter, limits)
+    outputs = [dead_letters, results, *(o for o in (review, apart, shadow) if o is not None)]
+    return BatchOutputs(
+        outputs,
+        len(review) if review is not None else 0,
+        rejected,
+        degraded=_by_source(scored.source[apart_rows]),
+        shadow=shadow_counts,
+        shadow_failures=shadow_failures,
+    )
+
+
+def scored_outputs(
+    scored: ScoredBatch,
+    keys: list[bytes | None],
+    topic: str,
+    encoder: ColumnarEncoder,
+    now_ms: int,
+) -> TopicOutputs:
+    """Scored results of every row, encoded from the columns."""
+    columns = result_columns(scored, keys, now_ms, encoder)
+    return TopicOutputs(topic, keys, encoder.encode_columns(columns, len(keys)))
+
+
+def item_outputs(
+    scored: ScoredBatch,
+    rows: NDArray[np.intp],
+    keys: list[bytes | None],
+    topic: str,
+    encoder: RecordEncoder,
+    now_ms: int,
+    max_bytes: int,
+) -> tuple[TopicOutputs | None, NDArray[np.intp]]:
+    """Review items of ``rows`` for ``topic`` (records, through fastavro: they are few), cut
+    to fit, and the rows whose item is sent."""
+    if len(rows) == 0:
+        return None, rows
+    item_keys = [keys[i] for i in rows.tolist()]
+    items = TopicOutputs(topic, item_keys, review_values(scored, rows, encoder, now_ms))
+    return _fit_items(scored, rows, items, encoder, now_ms, max_bytes)
 
 
 def review_values(
@@ -158,18 +203,54 @@ def review_values(
     now_ms: int,
     trim_chars: int | None = None,
 ) -> list[bytes]:
-    """Encoded review items of ``rows``: result, original event, why to look."""
+    """Encoded review items of ``rows``: result, original event, why to look, priority."""
     records = scored.records(now_ms, rows)
     events = scored.batch.take(rows).records()
+    decisive = scored.decisive_reasons(rows)
+    priority = expected_loss(scored.score[rows], scored.batch.amount[rows]).tolist()
     extra = []
     if trim_chars is not None:
         events = [_trimmed(event, trim_chars) for event in events]
         extra = [TRIMMED_REASON]
     items = [
-        {"result": result, "event": event, "review_reasons": [*review_reasons(result), *extra]}
-        for result, event in zip(records, events, strict=True)
+        {
+            "result": result,
+            "event": event,
+            "review_reasons": [*review_reasons(result, rules), *extra],
+            "priority": loss,
+            "supersedes": None,
+        }
+        for result, event, rules, loss in zip(records, events, decisive, priority, strict=True)
     ]
     return encoder.encode_many(items)
+
+
+def _by_source(sources: NDArray[np.int8]) -> dict[str, int]:
+    counts = np.bincount(sources.astype(np.intp), minlength=len(SOURCES))
+    return {SOURCES[i].value: int(counts[i]) for i in np.flatnonzero(counts).tolist()}
+
+
+def shadow_outputs(
+    shadow: ShadowResults | None, topic: str, encoder: ColumnarEncoder, now_ms: int, max_bytes: int
+) -> tuple[TopicOutputs | None, dict[str, int], tuple[str, ...]]:
+    """Shadow results as scored-result records, by shadow level, and what failed. One that
+    would not fit is left out (it is a shadow: its event's real result decides)."""
+    if shadow is None:
+        return None, {}, ()
+    if shadow.scored is None or not len(shadow.scored):
+        return None, {}, shadow.failures
+    scored = shadow.scored
+    try:
+        keys: list[bytes | None] = [card.encode() for card in scored.batch.card_id.tolist()]
+        outputs = scored_outputs(scored, keys, topic, encoder, now_ms)
+    except Exception:  # a shadow never fails the batch
+        log.exception("shadow results could not be encoded; left out")
+        return None, {}, (*shadow.failures, "shadow:encode_error")
+    fits = _record_sizes(outputs) <= max_bytes
+    if not fits.all():
+        log.warning("%d shadow results left out: too large", int((~fits).sum()))
+        outputs = _rows(outputs, np.flatnonzero(fits))
+    return outputs, _by_source(scored.source[fits]), shadow.failures
 
 
 def _trimmed(event: dict[str, Any], chars: int) -> dict[str, Any]:
@@ -191,34 +272,31 @@ def _rows(outputs: TopicOutputs, rows: NDArray[np.intp]) -> TopicOutputs:
     )
 
 
-def _fit_review(
+def _fit_items(
     scored: ScoredBatch,
-    review_rows: NDArray[np.intp],
+    rows: NDArray[np.intp],
     items: TopicOutputs,
-    result_fits: NDArray[np.bool_],
     encoder: RecordEncoder,
     now_ms: int,
     max_bytes: int,
-) -> TopicOutputs:
-    """Review items of the rows whose result fits; one too large is sent again with the
+) -> tuple[TopicOutputs, NDArray[np.intp]]:
+    """The items of ``rows`` that fit, and their rows: one too large is sent again with the
     event's text fields cut, and one that still does not fit is left out (logged)."""
     fits = _record_sizes(items) <= max_bytes
-    keep = result_fits[review_rows]
-    if (fits | ~keep).all():
-        return items if keep.all() else _rows(items, np.flatnonzero(keep))
-    redo = np.flatnonzero(keep & ~fits)
+    if fits.all():
+        return items, rows
+    redo = np.flatnonzero(~fits)
     values = list(items.values)
-    for i, value in zip(
-        redo.tolist(),
-        review_values(scored, review_rows[redo], encoder, now_ms, REVIEW_TEXT_MAX_CHARS),
-        strict=True,
-    ):
+    trimmed_values = review_values(scored, rows[redo], encoder, now_ms, REVIEW_TEXT_MAX_CHARS)
+    for i, value in zip(redo.tolist(), trimmed_values, strict=True):
         values[i] = value
     trimmed = TopicOutputs(items.topic, items.keys, values)
-    still = _record_sizes(trimmed) > max_bytes
-    if (still & keep).any():
-        log.warning("%d review items left out: too large even trimmed", int((still & keep).sum()))
-    return _rows(trimmed, np.flatnonzero(keep & ~still))
+    keep = np.flatnonzero(_record_sizes(trimmed) <= max_bytes)
+    if len(keep) < len(rows):
+        log.warning(
+            "%d items for %s left out: too large even trimmed", len(rows) - len(keep), items.topic
+        )
+    return _rows(trimmed, keep), rows[keep]
 
 
 def _oversized(decoded: DecodedBatch, rows: NDArray[np.intp], max_bytes: int) -> list[Rejected]:
