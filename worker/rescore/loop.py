@@ -1,8 +1,8 @@
 """The re-scorer's consume → re-score → produce → settle loop, and its wait for the primary.
 
 At-least-once, whatever the worker's guarantee: a batch's offsets are stored only once its
-review items and dead letters were acknowledged (a crash re-scores a batch again, and may
-repeat a superseding item; the review tool keys on the transaction id).
+review items and dead letters were acknowledged (after a crash a batch is re-scored again,
+and a superseding item may come twice: same transaction id, same ``supersedes``).
 
 While the primary does not answer (feature store or model failing, breaker open) the batch
 in hand is neither skipped nor committed: every owned partition is paused, and the member
@@ -237,7 +237,9 @@ class RescoreWorker:
 
     def _pause(self, failure: str) -> None:
         consumer = self.source.consumer
-        consumer.pause(consumer.assignment())
+        assignment = consumer.assignment()
+        if assignment:
+            consumer.pause(assignment)
         self._paused = True
         self.metrics.waiting.set(1)
         self.health.set_waiting(f"the primary ({failure})")
@@ -246,7 +248,9 @@ class RescoreWorker:
         if not self._paused:
             return
         consumer = self.source.consumer
-        consumer.resume(consumer.assignment())
+        assignment = consumer.assignment()
+        if assignment:
+            consumer.resume(assignment)
         self._paused = False
         self.metrics.waiting.set(0)
         self.health.set_waiting(None)

@@ -4,9 +4,10 @@ A re-score runs the worker's ``PrimaryLevel`` through ``score_batch`` — the sa
 checks, features, model, timeout and breakers — in a ladder of two levels: the primary, then
 the safe default as the ladder's required floor (what it answers is never used). Only the
 level's ``score`` is called: its ``finish``, which counts the batch in the feature store, is
-not, because the event was counted when it was first scored (or its update was skipped
-during the outage, and counting it now, hours later, would put it in the wrong windows).
-The ladder has no cache level, so nothing is written to the cache either.
+not. The event was counted when it was first scored, or its update was skipped during the
+outage; the re-scorer cannot tell which, and a second count would bias the features of every
+later event of its card and terminal. The ladder has no cache level, so nothing is written
+to the cache either: one feature-store read and one model call per batch, no write.
 """
 
 from __future__ import annotations
@@ -95,7 +96,13 @@ class Rescorer:
     ) -> None:
         self._primary = ScoringOnly(primary)
         levels: list[Level] = [self._primary, SafeDefaultLevel()]
-        self.ladder = Ladder(levels, rules, policy, model_version, budget_s)
+        self.ladder = Ladder(
+            levels=levels,
+            rules=rules,
+            policy=policy,
+            model_version=model_version,
+            batch_budget_s=budget_s,
+        )
 
     @classmethod
     def of_runtime(cls, runtime: Runtime, settings: Settings) -> Rescorer:
