@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from http.server import ThreadingHTTPServer
 from typing import Annotated, Any
 
+import numpy as np
 import typer
 from confluent_kafka import (
     OFFSET_BEGINNING,
@@ -25,7 +26,14 @@ from prometheus_client import CollectorRegistry
 
 from worker.checks import BROKER_HINT, BrokerUnavailable, probe_broker, run_checks
 from worker.cli_common import command_settings
-from worker.codec import EventDecoder, RecordEncoder, default_schemas_dir, load_schema
+from worker.codec import (
+    EventDecoder,
+    RecordEncoder,
+    SchemaRegistry,
+    default_schemas_dir,
+    load_schema,
+    unframe,
+)
 from worker.codec.configured import schema_registry
 from worker.errors import ConfigError, FraudWorkerError
 from worker.health import Health, serve
@@ -208,21 +216,34 @@ def review_command(
     idle_s: Annotated[
         float, typer.Option(help="Without --follow: stop after this idle time.")
     ] = 3.0,
+    degraded: Annotated[
+        bool,
+        typer.Option(
+            "--degraded",
+            help="Show the degraded topic instead: degraded answers kept apart for re-scoring.",
+        ),
+    ] = False,
 ) -> None:
-    """Show the review topic: degraded, flagged, review and block results, with their reasons."""
+    """Show the review topic: results a human should look at (decided review or block, by
+    the thresholds or a decisive rule, or a flagged input), with their priority (expected
+    loss: score x amount) and reasons. Review items of schema v1 and v2 are both read."""
     settings = command_settings()
     probe_broker(settings)
-    reader = load_schema(default_schemas_dir() / "review_item.v1.avsc")
-    decoder = EventDecoder(schema_registry(settings), reader)
+    items = ReviewItems(schema_registry(settings))
     consumer = Consumer(reader_config(settings, "fraud-review"))
     # Read every partition from its start without joining a group: no rebalance to wait for.
-    topic = settings.topics.review
-    partitions = _partitions(consumer, topic)
+    topic, variable = (
+        (settings.topics.degraded, "FRAUD_TOPICS__DEGRADED")
+        if degraded
+        else (settings.topics.review, "FRAUD_TOPICS__REVIEW")
+    )
+    partitions = _partitions(consumer, topic, variable)
     consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
     shown, last_seen = 0, time.monotonic()
     if not as_json:
         typer.echo(
-            f"{'event time':<20} {'transaction':<26} {'source':<12} {'decision':<8} score  reasons"
+            f"{'event time':<20} {'transaction':<26} {'source':<12} {'decision':<8} score "
+            f"{'priority':>10}  reasons"
         )
     try:
         while shown < limit and (follow or time.monotonic() - last_seen < idle_s):
@@ -230,7 +251,7 @@ def review_command(
                 if message.error() is not None:
                     continue
                 last_seen = time.monotonic()
-                item = decoder.decode(message.value())
+                item = items.decode(message.value())
                 if _matches(item, reason, source) and shown < limit:
                     typer.echo(_format(item, as_json))
                     shown += 1
@@ -238,12 +259,44 @@ def review_command(
         consumer.close()
 
 
-def _partitions(consumer: Consumer, topic: str) -> list[int]:
+class ReviewItems:
+    """Review items of any schema version, read as v2 records. A v1 item has no priority:
+    it gets the one the worker gives today (score x amount, ``expected_loss``)."""
+
+    READER_SCHEMA = "review_item.v2.avsc"
+
+    def __init__(self, registry: SchemaRegistry) -> None:
+        self.registry = registry
+        self.decoder = EventDecoder(
+            registry, load_schema(default_schemas_dir() / self.READER_SCHEMA)
+        )
+        self._with_priority: dict[int, bool] = {}
+
+    def decode(self, value: bytes | None) -> dict[str, Any]:
+        item = self.decoder.decode(value)
+        schema_id, _ = unframe(value)
+        if not self._written_with_priority(schema_id):
+            from worker.ladder.decision import expected_loss
+
+            score, amount = item["result"]["score"], item["event"]["amount"]
+            item["priority"] = expected_loss(np.array([score]), np.array([amount])).item()
+        return item
+
+    def _written_with_priority(self, schema_id: int) -> bool:
+        known = self._with_priority.get(schema_id)
+        if known is None:
+            writer = self.registry.schema(schema_id)
+            fields = writer.get("fields", []) if isinstance(writer, dict) else []
+            known = self._with_priority[schema_id] = any(f["name"] == "priority" for f in fields)
+        return known
+
+
+def _partitions(consumer: Consumer, topic: str, variable: str) -> list[int]:
     metadata = consumer.list_topics(topic, timeout=10).topics[topic]
     if metadata.error is not None or not metadata.partitions:
         consumer.close()
         raise FraudWorkerError(
-            f"topic {topic!r} (FRAUD_TOPICS__REVIEW) does not exist; "
+            f"topic {topic!r} ({variable}) does not exist; "
             "create it with: fraud-worker topics create"
         )
     return list(metadata.partitions)
@@ -265,7 +318,7 @@ def _format(item: dict[str, Any], as_json: bool) -> str:
     reasons = ", ".join([*item["review_reasons"], *result["reasons"]])
     return (
         f"{when:<20} {result['transaction_id']:<26} {result['source']:<12} "
-        f"{result['decision']:<8} {result['score']:.3f}  {reasons}"
+        f"{result['decision']:<8} {result['score']:.3f} {item['priority']:>10.2f}  {reasons}"
     )
 
 

@@ -30,6 +30,7 @@ REGISTRY = LocalSchemaRegistry(default_schemas_dir())
 READERS = {
     "scored": "scored_result.v1.avsc",
     "review": "review_item.v1.avsc",
+    "item": "review_item.v2.avsc",  # review and degraded items, with priority
     "dead_letter": "dead_letter.v1.avsc",
 }
 

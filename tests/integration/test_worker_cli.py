@@ -49,6 +49,10 @@ def test_simulate_then_review_through_the_cli(
     assert len(items) == 400
     decisions = {"decision:review", "decision:block"}
     assert all(decisions & set(item["review_reasons"]) for item in items)
+    for item in items:  # the expected loss
+        assert item["priority"] == pytest.approx(item["result"]["score"] * item["event"]["amount"])
+    apart = runner.invoke(app, ["review", "--degraded", "--json", "--idle-s", "1"])
+    assert apart.exit_code == 0 and not apart.output.strip().count("{"), "nothing degraded"
     table = runner.invoke(
         app, ["review", "--reason", "decision:review", "--source", "primary", "--limit", "5"]
     )

@@ -31,6 +31,8 @@ def test_every_event_gets_exactly_one_tagged_result(
     assert set(ids) == {e["transaction_id"] for e in events}
     assert max(ids.values()) == 1, "exactly one result per event"
     assert {r["source"] for r, _ in results} == {"primary"}
+    high = [r for r, _ in results if "HIGH_AMOUNT" in r["reasons"]]
+    assert high and all(r["decision"] != "allow" for r in high), "a decisive rule decides"
     for record, message in results:
         assert message.key() == record["card_id"].encode(), "keyed by card: per-card order"
         assert record["model_version"].startswith("fw-")
@@ -71,13 +73,22 @@ def test_models_that_fail_leave_the_rules_to_answer(
     produce(settings, encoded(events))
     with running_worker(settings):
         results = read_topic(settings, settings.topics.scored, "scored", 300)
-        review = read_topic(settings, settings.topics.review, "review", 300)
+        apart = read_topic(settings, settings.topics.degraded, "item", 1)
+        review = read_topic(settings, settings.topics.review, "item", 300 - len(apart))
     assert len(results) == 300
     assert {r["source"] for r, _ in results} == {"rules"}
     failed = {dep for r, _ in results for dep in r["failed_dependencies"]}
     assert failed == {"primary:error", "fallback:unavailable"}
-    assert len(review) == 300, "every degraded result goes to review"
-    assert all(item["review_reasons"] for item, _ in review)
+    reviewed = {item["result"]["transaction_id"] for item, _ in review}
+    kept = {item["result"]["transaction_id"] for item, _ in apart}
+    assert len(reviewed) + len(kept) == 300 and not reviewed & kept, "each degraded answer once"
+    assert len(reviewed) < 100, "only what a human should see goes to review"
+    for item, _ in review:
+        result = item["result"]
+        assert result["decision"] != "allow" or result["input_flags"]
+    for item, _ in apart:
+        assert item["result"]["decision"] == "allow" and not item["result"]["input_flags"]
+        assert item["review_reasons"] == ["degraded:primary:error", "degraded:fallback:unavailable"]
 
 
 def test_without_models_and_rules_the_safe_default_answers(

@@ -105,6 +105,9 @@ class ScenarioRun:
             "scored": f"chaos.{self.tag}.scored",
             "review": f"chaos.{self.tag}.review",
             "dead_letter": f"chaos.{self.tag}.dlq",
+            "degraded": f"chaos.{self.tag}.degraded",
+            "shadow": f"chaos.{self.tag}.shadow",
+            "labels": f"chaos.{self.tag}.labels",
         }
         data["worker"].update(group_id=f"chaos-{self.tag}", processing_guarantee=self.mode)
         return Settings.model_validate(data)
@@ -120,6 +123,8 @@ class ScenarioRun:
                 "FRAUD_TOPICS__SCORED": s.topics.scored,
                 "FRAUD_TOPICS__REVIEW": s.topics.review,
                 "FRAUD_TOPICS__DEAD_LETTER": s.topics.dead_letter,
+                "FRAUD_TOPICS__DEGRADED": s.topics.degraded,
+                "FRAUD_TOPICS__SHADOW": s.topics.shadow,
                 "FRAUD_WORKER__GROUP_ID": s.worker.group_id,
                 "FRAUD_WORKER__PROCESSING_GUARANTEE": self.mode,
                 "FRAUD_WORKER__METRICS_PORT": "0",
