@@ -77,9 +77,10 @@ def breaker_config(settings: BreakerSettings) -> BreakerConfig:
     )
 
 
-def redis_client(settings: Settings) -> redis.Redis:
-    """No retries and short timeouts: the ladder, not the client, decides what a failure costs."""
-    timeout_s = settings.redis.socket_timeout_ms / 1000
+def redis_client(settings: Settings, timeout_s: float | None = None) -> redis.Redis:
+    """No retries and short timeouts: the ladder, not the client, decides what a failure costs.
+    A consumer off the hot path (labels) gives a longer ``timeout_s``."""
+    timeout_s = settings.redis.socket_timeout_ms / 1000 if timeout_s is None else timeout_s
     return redis.Redis.from_url(
         settings.redis_url,
         socket_timeout=timeout_s,

@@ -72,7 +72,7 @@ def counter(consumer: LabelsConsumer, name: str) -> float:
 def wait_for(condition: Callable[[], bool], timeout_s: float = 30) -> None:
     deadline = time.monotonic() + timeout_s
     while not condition():
-        assert time.monotonic() < deadline, "timed out"
+        assert time.monotonic() < deadline, f"timed out after {timeout_s:g} s"
         time.sleep(0.1)
 
 

@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 
 LABEL_READER_SCHEMA = "label.v1.avsc"
 LAG_EVERY_S = 1.0
+# Off the hot path: a slow Redis costs a labels batch time, not an event its answer.
+REDIS_TIMEOUT_S = 5.0
 
 
 class LabelsMetrics:
@@ -60,7 +62,8 @@ class LabelsMetrics:
         )
         self.repeated = Counter(
             "fraud_labels_repeated",
-            "Fraud labels already counted (redelivered, or a second label of a transaction)",
+            "Fraud labels already counted: redelivered, a second label of a transaction, or "
+            "counted by an attempt whose reply was lost",
             registry=r,
         )
         self.dead_letters = Counter(
@@ -107,7 +110,8 @@ class LabelsConsumer:
         self.metrics = metrics
         options = settings.labels
         self.health = Health(stall_after_s=settings.worker.max_poll_interval_ms / 1000)
-        self.store = store or feature_store(settings, redis_client(settings))
+        client = redis_client(settings, REDIS_TIMEOUT_S)
+        self.store = store or feature_store(settings, client)
         registry = schema_registry(settings)
         reader = load_schema(default_schemas_dir() / LABEL_READER_SCHEMA)
         self.decoder = EventDecoder(registry, reader)
