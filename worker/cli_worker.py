@@ -10,6 +10,7 @@ import signal
 import time
 from datetime import UTC, datetime
 from http.server import ThreadingHTTPServer
+from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
@@ -138,28 +139,67 @@ def simulate_command(
         int, typer.Option(min=1, help="Days to simulate (events come in time order).")
     ] = 30,
     schema_id: Annotated[int, typer.Option(help="Writer schema id (1, 2 or 3).")] = 2,
+    labels: Annotated[
+        bool,
+        typer.Option(
+            help="Also publish chargebacks (fraud labels) to the labels topic, in simulated "
+            "time among the events."
+        ),
+    ] = True,
+    label_delay_days: Annotated[
+        float, typer.Option(min=0, help="Simulated days from a fraud to its chargeback.")
+    ] = 7.0,
+    label_coverage: Annotated[
+        float, typer.Option(min=0, max=1, help="Share of frauds that are ever reported.")
+    ] = 0.9,
+    truth_out: Annotated[
+        Path | None,
+        typer.Option(help="Write the produced events' true labels here (for `evaluate --truth`)."),
+    ] = None,
 ) -> None:
-    """Produce simulated card transactions (Confluent-framed Avro) into the input topic."""
-    from worker.simulator import SimulationConfig, simulate, stream_events
+    """Produce simulated card transactions (Confluent-framed Avro) into the input topic, and
+    their chargebacks into the labels topic."""
+    from worker.simulator import SimulationConfig, simulate
+    from worker.simulator.labels import ChargebackConfig, chargebacks
+    from worker.simulator.stream import stream_with_labels
 
     settings = command_settings()
     probe_broker(settings)
     config = SimulationConfig(n_customers=customers, n_terminals=terminals, n_days=days, seed=seed)
     transactions = simulate(config)
     stop = min(events, len(transactions))
-    encoder = RecordEncoder.for_schema_id(schema_registry(settings), schema_id)
+    coverage = label_coverage if labels else 0.0
+    feed = chargebacks(transactions, seed, ChargebackConfig(label_delay_days, coverage))
+    if truth_out is not None:
+        from worker.quality.truth import write_truth
+
+        write_truth(
+            truth_out, transactions.transaction_id[:stop], transactions.labels.is_fraud[:stop]
+        )
+    registry = schema_registry(settings)
+    encoder = RecordEncoder.for_schema_id(registry, schema_id)
+    label_encoder = RecordEncoder(registry, settings.schemas.labels_subject)
     producer = Producer(client_config(settings, **{"linger.ms": 10, "compression.type": "lz4"}))
     deliveries = Deliveries()
-    topic = settings.topics.input
+    topics = settings.topics
+    sent_labels = 0
     started = time.monotonic()
-    for batch in stream_events(transactions, rate or None, stop=stop):
+    for batch, due in stream_with_labels(transactions, feed, rate or None, stop=stop):
+        for label in due:
+            key, value = label["card_id"].encode(), label_encoder.encode(label)
+            _produce(producer, topics.labels, key, value, deliveries)
+        sent_labels += len(due)
         for event in batch:
-            _produce(producer, topic, event["card_id"].encode(), encoder.encode(event), deliveries)
+            key, value = event["card_id"].encode(), encoder.encode(event)
+            _produce(producer, topics.input, key, value, deliveries)
         producer.poll(0)
     unsent = producer.flush(FLUSH_TIMEOUT_S)
     elapsed = time.monotonic() - started
-    deliveries.check(stop, unsent, topic, settings.kafka_bootstrap)
-    typer.echo(f"produced {stop} events to {topic} in {elapsed:.1f} s")
+    deliveries.check(stop + sent_labels, unsent, topics.input, settings.kafka_bootstrap)
+    typer.echo(
+        f"produced {stop} events to {topics.input} and {sent_labels} chargebacks to "
+        f"{topics.labels} in {elapsed:.1f} s"
+    )
 
 
 FLUSH_TIMEOUT_S = 60.0
