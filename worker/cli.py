@@ -10,6 +10,7 @@ from confluent_kafka import KafkaException
 
 from worker.checks import BROKER_HINT, REDIS_HINT, probe_broker
 from worker.cli_bench import bench_app
+from worker.cli_evaluate import evaluate_command
 from worker.cli_labels import labels_command
 from worker.cli_rescore import rescore_command
 from worker.cli_stack import stack_app, topics_app
@@ -38,6 +39,7 @@ app.command("simulate")(simulate_command)
 app.command("review")(review_command)
 app.command("check-config")(check_config_command)
 app.command("demo")(demo_command)
+app.command("evaluate")(evaluate_command)
 app.command("rescore")(rescore_command)
 
 
