@@ -7,8 +7,10 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+import numpy as np
+from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from worker.errors import FraudWorkerError
@@ -20,6 +22,25 @@ class ArtifactError(FraudWorkerError):
     """A model artifact is missing, altered or unreadable; the level that needs it is skipped."""
 
 
+class Calibration(BaseModel):
+    """Platt scaling of a model's logit z: probability = sigmoid(a·z + b), fitted on days the
+    model was not fitted on, so that a score of 0.5 means one fraud in two.
+
+    ``in_model``: already folded into the artifact (the loader applies nothing); otherwise
+    the loader applies it to the model's raw logit."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    method: Literal["platt"] = "platt"
+    a: float
+    b: float
+    in_model: bool
+
+    def apply(self, logits: NDArray[np.float64]) -> NDArray[np.float64]:
+        # tanh form of the sigmoid: no overflow warning for large |z|
+        return np.asarray(0.5 * (1.0 + np.tanh(0.5 * (self.a * logits + self.b))))
+
+
 class Artifact(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -27,6 +48,7 @@ class Artifact(BaseModel):
     sha256: str
     kind: str
     features: list[str]
+    calibration: Calibration | None = None
 
 
 class Manifest(BaseModel):

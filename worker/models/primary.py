@@ -2,6 +2,9 @@
 
 A session asked for CUDA silently falls back to the CPU when CUDA libraries are missing, so the
 provider actually in use is read back from the session and exported, never assumed.
+
+The graph answers calibrated probabilities itself (Platt scaling folded into its last layer
+by training): the file is self-contained and runs the same on any provider.
 """
 
 from __future__ import annotations
@@ -61,6 +64,9 @@ class PrimaryModel:
         cls, models_dir: Path, manifest: Manifest, prefer_gpu: bool = True, threads: int = 1
     ) -> PrimaryModel:
         path = verified_path(models_dir, manifest, "primary")
+        artifact = manifest.artifact("primary")
+        if artifact.calibration is not None and not artifact.calibration.in_model:
+            raise ArtifactError(f"{path}: the primary's calibration must be folded into its graph")
         providers = [CUDA, CPU] if _cuda_wanted(prefer_gpu) else [CPU]
         ort.set_default_logger_severity(3)
         try:
@@ -72,8 +78,7 @@ class PrimaryModel:
         provider = session.get_providers()[0]
         if providers[0] == CUDA and provider != CUDA:
             log.warning("CUDA was requested but onnxruntime runs on %s", provider)
-        features = tuple(manifest.artifact("primary").features)
-        return cls(session, features, provider)
+        return cls(session, tuple(artifact.features), provider)
 
     def predict(
         self, features: NDArray[np.float32], options: ort.RunOptions | None = None
