@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import onnx
@@ -15,6 +15,7 @@ from onnx import TensorProto, helper, numpy_helper
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier
 
+from worker.models.manifest import Calibration
 from worker.models.primary import INPUT_NAME, OUTPUT_NAME
 
 HIDDEN = (64, 32)
@@ -67,6 +68,28 @@ def train_mlp(x: NDArray[np.float32], y: NDArray[np.bool_], seed: int) -> MlpWei
         scale.astype(np.float32),
         [w.astype(np.float32) for w in mlp.coefs_],
         biases,
+    )
+
+
+def logits(model: MlpWeights, x: NDArray[np.float32]) -> NDArray[np.float64]:
+    """The MLP's output logit per row, computed as the ONNX graph does (float32)."""
+    h = (x - model.mean) / model.scale
+    last = len(model.weights) - 1
+    for i, (w, b) in enumerate(zip(model.weights, model.biases, strict=True)):
+        h = h @ w + b
+        if i != last:
+            h = np.maximum(h, 0)
+    return h.reshape(-1).astype(np.float64)
+
+
+def calibrated(model: MlpWeights, calibration: Calibration) -> MlpWeights:
+    """The MLP with Platt scaling folded into its last layer: a·(h·W + c) + b is
+    h·(a·W) + (a·c + b), so the graph answers calibrated probabilities with no extra op."""
+    a, b = np.float32(calibration.a), np.float32(calibration.b)
+    return replace(
+        model,
+        weights=[*model.weights[:-1], model.weights[-1] * a],
+        biases=[*model.biases[:-1], model.biases[-1] * a + b],
     )
 
 
