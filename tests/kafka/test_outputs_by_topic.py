@@ -201,3 +201,15 @@ def test_without_a_shadow_rate_nothing_is_shadowed(
     run_worker(consumer, producer, with_primary)
     delivered: list[Produced] = producer.delivered
     assert {record.topic for record in delivered} == {"scored"}
+
+
+def test_a_shadow_result_too_large_is_left_out_and_its_event_dead_lettered(
+    consumer: StubConsumer, producer: StubProducer
+) -> None:
+    consumer.add(0, event(0), event(1, transaction_id="x" * 1_000_000))
+    worker = run_worker(consumer, producer, with_primary, shadow_sample_rate=1.0)
+    assert [r["transaction_id"] for r in on("scored", producer, RESULTS)] == ["tx0"]
+    assert {r["transaction_id"] for r in on("shadow", producer, RESULTS)} == {"tx0"}
+    assert [r.topic for r in producer.delivered].count("dlq") == 1
+    assert sample(worker, "fraud_shadow_results_total", source="fallback") == 1
+    assert all(len(r.value) < 1_000_000 for r in producer.delivered)
