@@ -70,8 +70,9 @@ def reliability_markdown(before: list[dict[str, Any]], after: list[dict[str, Any
     head = ["score bin", "before: transactions", "mean score", "fraud rate"]
     head += ["after: transactions", "mean score", "fraud rate"]
     lines = [_row(head), _row(["---"] * len(head))]
-    for b, a in zip(before, after, strict=True):
-        cells = [f"[{b['bin'][0]:g}, {b['bin'][1]:g})"]
+    for index, (b, a) in enumerate(zip(before, after, strict=True)):
+        close = "]" if index == len(before) - 1 else ")"
+        cells = [f"[{b['bin'][0]:g}, {b['bin'][1]:g}{close}"]
         for side in (b, a):
             cells += [f"{side['transactions']:,}", _cell(side["mean_score"])]
             cells.append(_cell(side["fraud_rate"]))
@@ -101,7 +102,7 @@ def calibration_markdown(calibration: dict[str, dict[str, Any]], days: list[int]
         figures += [f"{c['brier_before']:.5f}", f"{c['brier_after']:.5f}"]
         lines.append(_row([name, *figures]))
     for name, c in calibration.items():
-        lines += ["", f"Reliability, {name} (the last bin is closed):", ""]
+        lines += ["", f"Reliability, {name}:", ""]
         lines.append(reliability_markdown(c["reliability_before"], c["reliability_after"]))
     return lines
 

@@ -17,6 +17,9 @@ HEADER = """\
 # Each rule: a condition over event fields, a weight (the probability of fraud the rule
 # alone stands for) and a reason code that travels with the result to the review topic.
 # Matched rules combine by noisy-OR: score = 1 - prod(1 - weight).
+# A decisive rule (`decides: review` or `decides: block`) also raises the decision of every
+# event it matches to at least that, whichever level scored it (the primary included); its
+# reason then reaches the review item as `rule:<REASON>`.
 # Weights are tuned by `fraud-worker train` (each rule's precision on the training weeks);
 # conditions and thresholds are edited by hand.
 """
@@ -33,7 +36,8 @@ def tune_weights(rules: RuleSet, batch: EventBatch, is_fraud: NDArray[np.bool_])
 def write_rules(rules: RuleSet, path: Path) -> None:
     body = {
         "version": 1,
-        "rules": [rule.model_dump(by_alias=True, exclude_defaults=False) for rule in rules.rules],
+        # exclude_none: a rule that decides nothing is written without ``decides``, as by hand
+        "rules": [rule.model_dump(by_alias=True, exclude_none=True) for rule in rules.rules],
     }
     text = yaml.safe_dump(body, sort_keys=False, default_flow_style=None, width=100)
     path.write_text(HEADER + text)
