@@ -140,15 +140,17 @@ def evaluate_command(
     from worker.quality.live import LiveConfig
     from worker.quality.offline import Sources
 
+    days = day_range(_day(first_date), _day(last_date), _day(start_date), first_day, last_day)
+    if follow and truth is not None:
+        raise ConfigError("--follow measures from the labels topic: leave out --truth")
+    if follow and (days.first_day is not None or days.last_day is not None):
+        raise ConfigError("--follow measures a rolling window: leave out the day options")
     settings = command_settings()
     probe_broker(settings)
     sources = Sources.from_settings(settings, scored_topic, shadow_topic, labels_topic, truth)
     if not follow:
-        days = day_range(_day(first_date), _day(last_date), _day(start_date), first_day, last_day)
         _evaluate_once(settings, sources, days, out, daily, progress)
         return
-    if truth is not None:
-        raise ConfigError("--follow measures from the labels topic: leave out --truth")
     config = LiveConfig(
         label_delay_ms=round(label_delay_days * MS_PER_DAY),
         window_ms=round(window_days * MS_PER_DAY),
