@@ -363,11 +363,14 @@ def _format(item: dict[str, Any], as_json: bool) -> str:
 
 
 def demo_command(
-    events: Annotated[int, typer.Option(min=100, help="Simulated events to stream.")] = 20_000,
-    rate: Annotated[float, typer.Option(min=10, help="Events per second.")] = 1_000,
+    events: Annotated[
+        int, typer.Option(min=100, help="Simulated events to stream (about 1,900 a day).")
+    ] = 60_000,
+    rate: Annotated[float, typer.Option(min=10, help="Events per second.")] = 2_500,
     outage_s: Annotated[float, typer.Option(min=0, help="How long Redis is stopped midway.")] = 5,
 ) -> None:
-    """The main job: stream simulated events through two workers, fail Redis midway, summarize."""
+    """The main job: stream simulated events and their chargebacks through two workers, the
+    labels consumer and the re-scorer; fail Redis midway; summarize the ladder and the loop."""
     from worker.demo import run_demo
 
     settings = command_settings(level="WARNING")

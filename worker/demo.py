@@ -1,8 +1,12 @@
 """``make demo`` / ``fraud-worker demo``: the main job, end to end, on the local stack.
 
-A simulated stream goes into the input topic, two workers share it as one consumer group, and
-midway Redis is stopped for a few seconds by real means and brought back: the summary shows
-the ladder absorbing the outage (cache and primary → fallback → back again) with nothing lost.
+A simulated stream and its chargebacks go into the input and labels topics; two workers share
+the stream as one consumer group, the labels consumer counts the chargebacks into terminal
+risk, and the re-scorer waits for degraded answers. Midway Redis is stopped for a few seconds
+by real means and brought back. The summary shows the ladder absorbing the outage (cache and
+primary → fallback → back again) with nothing lost, and the loop: chargebacks raising the risk
+of compromised terminals, the live quality of each level, the review stream during and after
+the outage, and the degraded answers re-scored once the primary was back.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +32,22 @@ from tqdm import tqdm
 from worker.checks import probe_broker
 from worker.codec import EventDecoder, RecordEncoder, default_schemas_dir, frame, load_schema
 from worker.codec.configured import schema_registry
+from worker.demo_loop import (
+    RiskWatch,
+    degraded_kept_apart,
+    fraud_ids,
+    review_stream,
+    risk_table,
+)
 from worker.kafka.config import client_config, reader_config
 from worker.kafka.topics import ensure_topics
+from worker.quality.figures import evaluate_columns
+from worker.quality.results import DECISION_NAMES, SOURCE_NAMES, Results
+from worker.runtime import feature_store, redis_client
 from worker.settings import Settings
-from worker.simulator import SimulationConfig, simulate
+from worker.simulator import SimulationConfig, Transactions, simulate
+from worker.simulator.labels import ChargebackConfig, LabelFeed, chargebacks
+from worker.simulator.stream import stream_with_labels
 from worker.stack import Stack
 
 GARBAGE = [b"not avro", frame(2, b"\x04\xff\xfe"), b"\x00\x00\x00\x03\xe7payload"]
@@ -46,7 +62,9 @@ class DemoRun:
     sent_at: dict[str, float] = field(default_factory=dict)
     outage: tuple[float, float] | None = None
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    side: list[subprocess.Popen[bytes]] = field(default_factory=list)
     metrics_ports: list[int] = field(default_factory=list)
+    chargebacks: int = 0
 
 
 def end_offsets(settings: Settings, topic: str) -> list[TopicPartition]:
@@ -64,6 +82,14 @@ def end_offsets(settings: Settings, topic: str) -> list[TopicPartition]:
 # The demo's breakers try Redis again after 1 to 2 s (5 to 60 s by default), so that the way back
 # up shows within its few seconds; a variable set by the user wins.
 DEMO_BREAKER_ENV = {"FRAUD_BREAKER__OPEN_WAIT_S": "1", "FRAUD_BREAKER__MAX_OPEN_WAIT_S": "2"}
+# Every primary answer is shadowed by the fallback and the rules: the summary then measures
+# every level on the same events.
+DEMO_WORKER_ENV = {**DEMO_BREAKER_ENV, "FRAUD_WORKER__SHADOW_SAMPLE_RATE": "1"}
+# The labels consumer and the re-scorer: no endpoints (the demo reads the topics).
+SIDE_ENV = {"FRAUD_LABELS__METRICS_PORT": "0", "FRAUD_RESCORE__METRICS_PORT": "0"}
+# About 76,000 events over 40 simulated days: long enough for chargebacks (7 days late) to
+# reach terminal risk, short enough to stream in under a minute.
+DEMO_SIMULATION = SimulationConfig(n_customers=1000, n_terminals=2000, n_days=40)
 
 
 METRICS_PORT_ENV = "FRAUD_WORKER__METRICS_PORT"
@@ -86,38 +112,48 @@ def metrics_ports(environ: Mapping[str, str], workers: int = 2) -> list[int]:
     return [base + index if base else 0 for index in range(workers)]
 
 
+def _start(command: str, env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+    with log_path.open("wb") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "worker", command], env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+
+
 def start_workers(run: DemoRun, log_dir: Path) -> None:
+    """Two workers, the labels consumer and the re-scorer, each logging to ``log_dir``."""
     log_dir.mkdir(parents=True, exist_ok=True)
     for index, port in enumerate(run.metrics_ports):
-        env = {**DEMO_BREAKER_ENV, **os.environ, METRICS_PORT_ENV: str(port)}
-        with (log_dir / f"worker-{index}.log").open("wb") as log:
-            run.workers.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", "worker", "run"],
-                    env=env,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                )
-            )
+        env = {**DEMO_WORKER_ENV, **os.environ, METRICS_PORT_ENV: str(port)}
+        run.workers.append(_start("run", env, log_dir / f"worker-{index}.log"))
+    for command in ("labels", "rescore"):
+        env = {**DEMO_BREAKER_ENV, **SIDE_ENV, **os.environ}
+        run.side.append(_start(command, env, log_dir / f"{command}.log"))
 
 
-def produce_stream(run: DemoRun, transactions: Any) -> None:
-    """Produce at the demo's rate; remember when each event left, for end-to-end latency."""
-    encoder = RecordEncoder.for_schema_id(schema_registry(run.settings), 2)
+def produce_stream(
+    run: DemoRun, transactions: Transactions, feed: LabelFeed, watch: RiskWatch
+) -> None:
+    """Produce at the demo's rate, chargebacks in simulated time among the events; remember
+    when each event left (end-to-end latency) and look at terminal risk as the days pass."""
+    registry = schema_registry(run.settings)
+    encoder = RecordEncoder.for_schema_id(registry, 2)
+    label_encoder = RecordEncoder(registry, run.settings.schemas.labels_subject)
     producer = Producer(client_config(run.settings, **{"linger.ms": 5}))
-    topic = run.settings.topics.input
-    interval = 1.0 / run.rate
-    start = time.monotonic()
-    for i, event in enumerate(transactions.event_dicts(0, run.events)):
-        delay = start + i * interval - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
-        run.sent_at[event["transaction_id"]] = time.time()
-        producer.produce(topic, encoder.encode(event), event["card_id"].encode())
+    topics = run.settings.topics
+    sent = 0
+    for events, labels in stream_with_labels(transactions, feed, run.rate, 50, stop=run.events):
+        for label in labels:
+            producer.produce(topics.labels, label_encoder.encode(label), label["card_id"].encode())
+        run.chargebacks += len(labels)
+        for event in events:
+            run.sent_at[event["transaction_id"]] = time.time()
+            producer.produce(topics.input, encoder.encode(event), event["card_id"].encode())
         producer.poll(0)
-        if i == run.events // 2:
+        if sent < run.events // 2 <= sent + len(events):
             for value in GARBAGE:
-                producer.produce(topic, value, b"garbage")
+                producer.produce(topics.input, value, b"garbage")
+        sent += len(events)
+        watch.at(int(transactions.day[sent - 1]), run.chargebacks)
     producer.flush(30)
 
 
@@ -164,9 +200,78 @@ def count_new(settings: Settings, before: list[TopicPartition]) -> int:
 
 
 def stop_workers(run: DemoRun) -> list[int]:
-    for proc in run.workers:
+    """SIGTERM to every process the demo started; their exit codes, workers first."""
+    processes = [*run.workers, *run.side]
+    for proc in processes:
         proc.send_signal(signal.SIGTERM)
-    return [proc.wait(60) for proc in run.workers]
+    return [proc.wait(60) for proc in processes]
+
+
+def read_new(
+    settings: Settings, start: list[TopicPartition], reader: str, timeout_s: float = 30
+) -> list[dict[str, Any]]:
+    """Every record of a topic from ``start`` up to its end now, decoded with ``reader``."""
+    decoder = EventDecoder(schema_registry(settings), load_schema(default_schemas_dir() / reader))
+    end = {tp.partition: tp.offset for tp in end_offsets(settings, start[0].topic)}
+    left = {tp.partition: end[tp.partition] - tp.offset for tp in start}
+    consumer = Consumer(reader_config(settings, "demo"))
+    consumer.assign(start)
+    records: list[dict[str, Any]] = []
+    deadline = time.monotonic() + timeout_s
+    try:
+        while sum(left.values()) > 0 and time.monotonic() < deadline:
+            for message in consumer.consume(1000, 0.5):
+                partition = int(message.partition() or 0)
+                if message.error() is None and left.get(partition, 0) > 0:
+                    left[partition] -= 1
+                    records.append(decoder.decode(message.value()))
+    finally:
+        consumer.close()
+    return records
+
+
+def caught_up(settings: Settings, group: str, topic: str) -> bool:
+    """The group committed every record of the topic."""
+    consumer = Consumer(reader_config(settings, "demo", **{"group.id": group}))
+    try:
+        ends = end_offsets(settings, topic)
+        committed = consumer.committed([TopicPartition(topic, tp.partition) for tp in ends], 10)
+        return all(c.offset >= e.offset for c, e in zip(committed, ends, strict=True))
+    finally:
+        consumer.close()
+
+
+def wait_caught_up(settings: Settings, timeout_s: float = 60) -> None:
+    """Wait for the re-scorer and the labels consumer to finish what the stream gave them."""
+    pairs = [
+        (settings.rescore.group_id, settings.topics.degraded),
+        (settings.labels.group_id, settings.topics.labels),
+    ]
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if all(caught_up(settings, group, topic) for group, topic in pairs):
+            return
+        time.sleep(1)
+
+
+@dataclass
+class Outputs:
+    """What this run produced besides the scored results."""
+
+    review: list[dict[str, Any]]
+    degraded: list[dict[str, Any]]
+    shadow: list[dict[str, Any]]
+    dead_letters: int
+
+
+def collect_outputs(settings: Settings, starts: dict[str, list[TopicPartition]]) -> Outputs:
+    topics = settings.topics
+    return Outputs(
+        review=read_new(settings, starts[topics.review], "review_item.v2.avsc"),
+        degraded=read_new(settings, starts[topics.degraded], "review_item.v2.avsc"),
+        shadow=read_new(settings, starts[topics.shadow], "scored_result.v1.avsc", 60),
+        dead_letters=count_new(settings, starts[topics.dead_letter]),
+    )
 
 
 def run_demo(settings: Settings, events: int, rate: float, outage_s: float) -> str:
@@ -174,39 +279,103 @@ def run_demo(settings: Settings, events: int, rate: float, outage_s: float) -> s
     stack = Stack(settings)
     ensure_topics(AdminClient(client_config(settings)), settings.topics.all_topics())
     seed = int(time.time()) % 100_000  # fresh transaction ids every run
-    transactions = simulate(
-        SimulationConfig(n_customers=5000, n_terminals=10000, n_days=30, seed=seed)
-    )
+    transactions = simulate(replace(DEMO_SIMULATION, seed=seed))
+    feed = chargebacks(transactions, seed, ChargebackConfig())
     run = DemoRun(settings, min(events, len(transactions)), rate, outage_s)
     run.metrics_ports = metrics_ports(os.environ)
-    starts = {
-        t: end_offsets(settings, t)
-        for t in (settings.topics.scored, settings.topics.review, settings.topics.dead_letter)
-    }
+    topics = settings.topics
+    watched = (topics.scored, topics.review, topics.dead_letter, topics.degraded, topics.shadow)
+    starts = {t: end_offsets(settings, t) for t in watched}
+    watch = RiskWatch(transactions, feature_store(settings, redis_client(settings, 2.0)))
     start_workers(run, settings.stack.dir / "demo")
     time.sleep(3)  # let both members join before the stream starts
-    producer = threading.Thread(target=produce_stream, args=(run, transactions))
+    producer = threading.Thread(target=produce_stream, args=(run, transactions, feed, watch))
     producer.start()
     outage = None
     if not settings.redis.url:
-        outage = threading.Thread(target=redis_outage, args=(run, stack, run.events / rate * 0.4))
+        outage = threading.Thread(target=redis_outage, args=(run, stack, run.events / rate * 0.5))
         outage.start()
     expected = set(transactions.transaction_id[: run.events].tolist())
-    results = collect_results(
-        run, starts[settings.topics.scored], expected, timeout_s=run.events / rate + 120
-    )
+    results = collect_results(run, starts[topics.scored], expected, run.events / rate + 120)
     producer.join()
     if outage:
         outage.join()
+    wait_caught_up(settings)
+    outputs = collect_outputs(settings, starts)
     codes = stop_workers(run)
-    return summarize(
-        run,
-        results,
-        expected,
-        codes,
-        count_new(settings, starts[settings.topics.review]),
-        count_new(settings, starts[settings.topics.dead_letter]),
+    frauds = fraud_ids(transactions, run.events)
+    return "\n".join(
+        [
+            summarize(run, results, expected, codes, len(outputs.review), outputs.dead_letters),
+            "",
+            *loop_summary(run, results, outputs, frauds, watch),
+        ]
     )
+
+
+def loop_summary(
+    run: DemoRun,
+    results: list[tuple[dict[str, Any], int]],
+    outputs: Outputs,
+    frauds: set[str],
+    watch: RiskWatch,
+) -> list[str]:
+    """The feedback loop's part of the summary."""
+    return [
+        "=== the feedback loop ===",
+        f"chargebacks sent to {run.settings.topics.labels}: {run.chargebacks} "
+        "(90 % of frauds, 7 simulated days after them)",
+        *risk_table(watch.snapshots),
+        "",
+        *live_quality([r for r, _ in results], outputs.shadow, frauds),
+        "",
+        *review_stream(outputs.review, frauds, run.sent_at, run.outage),
+        degraded_kept_apart(outputs.degraded, frauds),
+    ]
+
+
+def live_quality(
+    scored: list[dict[str, Any]], shadow: list[dict[str, Any]], frauds: set[str]
+) -> list[str]:
+    """Each level's quality on this run's events, against the simulation's truth (what
+    ``fraud-worker evaluate`` measures; the shadow rows score the primary's events)."""
+    report = evaluate_columns(
+        Results.from_columns(_columns(scored)),
+        Results.from_columns(_columns(shadow)),
+        np.array(sorted(frauds), dtype=object).astype(np.bytes_),
+        daily=False,
+    )
+    lines = [
+        "live quality per level on this run's events (truth: the simulation's labels):",
+        f"  {'level':<20} {'events':>8} {'frauds':>7} {'AP':>6} {'card P@100':>11} "
+        f"{'(handbook)':>11}",
+    ]
+    for name, figures in report["levels"].items():
+        lines.append(
+            f"  {name:<20} {figures['events']:>8} {figures['frauds']:>7} "
+            f"{_figure(figures, 'average_precision'):>6} "
+            f"{_figure(figures, 'card_precision_at_100'):>11} "
+            f"{_figure(figures, 'card_precision_at_100_handbook'):>11}"
+        )
+    lines.append(
+        "  (a short run: a few days per level; `fraud-worker evaluate` measures a stream of "
+        "any length)"
+    )
+    return lines
+
+
+def _figure(figures: dict[str, Any], name: str) -> str:
+    value = figures.get(name)
+    return "-" if value is None else f"{value:.3f}"
+
+
+def _columns(records: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    """Decoded result records as the columns ``Results`` takes (codes for the enums)."""
+    names = ("transaction_id", "card_id", "event_time_ms", "score")
+    columns: dict[str, list[Any]] = {name: [r[name] for r in records] for name in names}
+    columns["decision"] = [DECISION_NAMES.index(r["decision"]) for r in records]
+    columns["source"] = [SOURCE_NAMES.index(r["source"]) for r in records]
+    return columns
 
 
 def summarize(
@@ -245,8 +414,9 @@ def summarize(
     lines += [
         "",
         "where to look next:",
-        "  fraud-worker review --source fallback     # what the outage sent to analysts",
-        "  fraud-worker review --reason decision:block",
+        "  fraud-worker review                       # the review items, with their priority",
+        "  fraud-worker review --degraded            # degraded answers kept apart",
+        "  fraud-worker evaluate --out eval/         # every level's live quality, from the labels",
         f"  the workers' /metrics, /healthz, /readyz were on {_ports(run)}",
         f"    (free ports; {METRICS_PORT_ENV}=N gives them N and N+1)",
         "  `fraud-worker run` serves them on 127.0.0.1:9400 (FRAUD_WORKER__METRICS_HOST/PORT)",

@@ -1,4 +1,5 @@
-"""The Redis feature store gives exactly the offline features (no train/serve skew)."""
+"""The Redis feature store gives exactly the features training computes (no train/serve
+skew), with labels fed the way production feeds them."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from worker.breaker import BreakerConfig, BreakerState, CircuitBreaker
 from worker.events import EventBatch
 from worker.features.stateful import offline_aggregates, stateful_features
 from worker.features.store import KEYS_PER_CALL, LAYOUT, RedisFeatureStore
-from worker.features.windows import TERMINAL_DELAY_DAYS
+from worker.labels import apply_labels
 from worker.ladder import Ladder, score_batch
 from worker.ladder.decision import DecisionPolicy
 from worker.ladder.default import SafeDefaultLevel
@@ -26,6 +27,7 @@ from worker.ladder.writes import WriteBehind
 from worker.models.manifest import load_manifest
 from worker.models.primary import PrimaryModel
 from worker.simulator import SimulationConfig, simulate
+from worker.simulator.labels import ChargebackConfig, chargebacks, label_records
 
 
 def _calls(client: redis.Redis, command: str) -> int:
@@ -33,31 +35,38 @@ def _calls(client: redis.Redis, command: str) -> int:
     return int(stats.get(f"cmdstat_{command}", {}).get("calls", 0))
 
 
-def test_online_features_equal_offline_features(redis_client: redis.Redis) -> None:
+@pytest.mark.parametrize("coverage", [0.9, 1.0])
+def test_online_features_equal_training_features_under_the_same_label_feed(
+    redis_client: redis.Redis, coverage: float
+) -> None:
+    """The labels go the way production sends them — the simulator's chargebacks, each batch
+    of events preceded by the labels known by its last event (``stream_with_labels``),
+    applied by the labels consumer's ``apply_labels`` — and the features served equal
+    training's under the same delay (the handbook's 7 days) and coverage."""
     transactions = simulate(SimulationConfig(n_customers=200, n_terminals=400, n_days=50, seed=7))
     batch = EventBatch.from_columns(transactions.columns())
-    is_fraud = transactions.labels.is_fraud
-    offline_cards, offline_terms = offline_aggregates(batch, is_fraud)
+    feed = chargebacks(transactions, 7, ChargebackConfig(delay_days=7.0, coverage=coverage))
+    offline_cards, offline_terms = offline_aggregates(
+        batch, feed.reported(len(batch)), feed.config.delay_ms
+    )
     expected = stateful_features(batch, offline_cards, offline_terms)
 
     store = RedisFeatureStore(redis_client, prefix=f"test:{uuid.uuid4().hex[:8]}:")
-    day = batch.epoch_day
-    labelled = np.zeros(len(batch), dtype=np.bool_)
+    applied = 0
     online = []
     for start in range(0, len(batch), 333):
         rows = np.arange(start, min(start + 333, len(batch)))
         part = batch.take(rows)
-        # Labels arrive late; a terminal's windows end TERMINAL_DELAY_DAYS + 1 days back, so
-        # frauds up to that day for the batch's last event are the ones known by now.
-        known = is_fraud & ~labelled & (day <= day[rows].max() - TERMINAL_DELAY_DAYS - 1)
-        store.record_frauds(batch.terminal_id[known], day[known])
-        labelled |= known
+        known = int(np.searchsorted(feed.known_at_ms, part.event_time_ms[-1], side="right"))
+        apply_labels(store, label_records(transactions, feed, applied, known), 86_400)
+        applied = known
         cards, terms = store.aggregates(part)
         store.update(part)
         online.append(stateful_features(part, cards, terms))
 
     assert np.array_equal(np.vstack(online), expected)
     assert expected[:, :3].max() > 1, "cards accumulate history"
+    assert expected[:, 9:12].max() > 0, "terminal risk is not zero"
 
 
 @pytest.mark.parametrize("customers", [50, 400])

@@ -75,10 +75,14 @@ class RedisNode:
             str(self.port),
             "--bind",
             "127.0.0.1",
+            # Persistent like a production feature store: a restarted Redis (the demo's
+            # outage, a chaos scenario) comes back with its windows, not empty.
             "--save",
             "",
             "--appendonly",
-            "no",
+            "yes",
+            "--appendfsync",
+            "everysec",
             "--dir",
             str(self.root),
             "--daemonize",
