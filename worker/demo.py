@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+from urllib.request import urlopen
 
 import numpy as np
 from confluent_kafka import Consumer, Producer, TopicPartition
@@ -128,6 +129,27 @@ def start_workers(run: DemoRun, log_dir: Path) -> None:
     for command in ("labels", "rescore"):
         env = {**DEMO_BREAKER_ENV, **SIDE_ENV, **os.environ}
         run.side.append(_start(command, env, log_dir / f"{command}.log"))
+
+
+def wait_ready(run: DemoRun, timeout_s: float = 90) -> None:
+    """Wait until every worker's /readyz says ready (models loaded, partitions owned), so
+    that the stream does not pile up behind workers still starting; with the endpoints off,
+    a few seconds."""
+    ports = [port for port in run.metrics_ports if port]
+    if not ports:
+        time.sleep(5)
+        return
+    deadline = time.monotonic() + timeout_s
+    waiting = set(ports)
+    while waiting and time.monotonic() < deadline:
+        for port in sorted(waiting):
+            try:
+                with urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as answer:
+                    if answer.status == 200:
+                        waiting.discard(port)
+            except OSError:  # not listening yet, or 503 (not ready)
+                pass
+        time.sleep(0.2)
 
 
 def produce_stream(
@@ -288,7 +310,7 @@ def run_demo(settings: Settings, events: int, rate: float, outage_s: float) -> s
     starts = {t: end_offsets(settings, t) for t in watched}
     watch = RiskWatch(transactions, feature_store(settings, redis_client(settings, 2.0)))
     start_workers(run, settings.stack.dir / "demo")
-    time.sleep(3)  # let both members join before the stream starts
+    wait_ready(run)  # both members loaded their models and own partitions
     producer = threading.Thread(target=produce_stream, args=(run, transactions, feed, watch))
     producer.start()
     outage = None

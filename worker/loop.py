@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import signal
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from types import FrameType
 
 from confluent_kafka import Consumer, KafkaException, Message, Producer
@@ -96,8 +96,7 @@ class Worker:
         self.runtime = runtime
         self.metrics = metrics
         worker = settings.worker
-        # The runtime's ladder, shadow scoring as configured (the levels are shared).
-        self.ladder = replace(runtime.ladder, shadow_sample_rate=worker.shadow_sample_rate)
+        self.ladder = runtime.ladder
         self.health = Health(
             stall_after_s=worker.max_poll_interval_ms / 1000,
             assignment_timeout_s=worker.assignment_timeout_s,

@@ -220,6 +220,7 @@ def build_runtime(settings: Settings) -> Runtime:
         policy=DecisionPolicy(settings.worker.review_threshold, settings.worker.block_threshold),
         model_version=version,
         batch_budget_s=settings.worker.batch_budget_ms / 1000,
+        shadow_sample_rate=settings.worker.shadow_sample_rate,
     )
     provider = primary.provider if primary else "none"
     return Runtime(

@@ -21,9 +21,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+import numpy as np
 from confluent_kafka import Message
 
 from worker.codec import EventDecoder
+from worker.ladder.decision import expected_loss
 from worker.ladder.types import Decision
 from worker.sinks.outputs import Rejected
 
@@ -97,7 +99,9 @@ def superseding_item(original: DegradedItem, result: dict[str, Any]) -> dict[str
         "result": result,
         "event": original.event,
         "review_reasons": [f"rescored:{old['source']}", f"decision:{result['decision']}"],
-        "priority": result["score"] * original.event["amount"],
+        "priority": float(
+            expected_loss(np.array([result["score"]]), np.array([original.event["amount"]]))[0]
+        ),
         "supersedes": {
             "source": old["source"],
             "score": old["score"],
