@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -80,9 +80,13 @@ def run_worker(
     runtime: Callable[[], Runtime] = stub_runtime,
     **worker: Any,
 ) -> Worker:
+    built_runtime = runtime()
+    # As build_runtime does: the ladder shadows at the settings' rate.
+    rate = worker.get("shadow_sample_rate", 0.0)
+    built_runtime.ladder = replace(built_runtime.ladder, shadow_sample_rate=rate)
     built = Worker(
         stub_settings(**worker),
-        runtime(),
+        built_runtime,
         WorkerMetrics(),
         consumer,
         producer,  # type: ignore[arg-type]
