@@ -55,3 +55,23 @@ def core_command(
     settings = load_settings()
     models, rules = settings.worker.models_dir, settings.worker.rules_path
     typer.echo(main(out, models, rules, settings.redis_url if redis else None))
+
+
+@bench_app.command("live")
+def live_command(
+    seed: Annotated[int, typer.Option(help="Simulation seed (training used 42).")] = 7,
+    customers: Annotated[int, typer.Option(min=10)] = 5000,
+    terminals: Annotated[int, typer.Option(min=10)] = 10000,
+    workers: Annotated[int, typer.Option(min=1, max=6)] = 2,
+    out: Annotated[Path, typer.Option(help="Where JSON, markdown and PNGs go.")] = DEFAULT_OUT,
+    keep_topics: Annotated[bool, typer.Option(help="Keep the run's topics afterwards.")] = False,
+) -> None:
+    """A simulated half-year and its chargebacks through real workers and the labels
+    consumer, then every level's live quality on days 126-181 (against the truth and
+    against the delivered labels)."""
+    from worker.bench.live import LiveRun, markdown, run_live, write
+
+    run = LiveRun(seed, customers, terminals, workers=workers, keep_topics=keep_topics)
+    report = run_live(load_settings(), run, out)
+    write(report, out)
+    typer.echo(markdown(report))
