@@ -113,7 +113,7 @@ def run_live(base: Settings, run: LiveRun, out: Path) -> dict[str, Any]:
     """Stream, score, evaluate; the evaluations' figures and the run's timings."""
     tag = uuid.uuid4().hex[:8]
     settings = run_settings(base, tag)
-    work = out / "live-run"
+    work = base.stack.dir / "bench-live"  # logs, settings and the truth file: not results
     work.mkdir(parents=True, exist_ok=True)
     config = work / "settings.yaml"
     config.write_text(yaml.safe_dump(settings.model_dump(mode="json")))
