@@ -5,12 +5,13 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: help install up down status lint test demo bench chaos clean
+.PHONY: help install up down status lint test demo bench live chaos clean
 
 help:
 	@echo "make demo   - set up everything and run the main job"
 	@echo "make test   - set up everything, lint, and run the tests"
 	@echo "make bench  - end-to-end and scoring-core benchmarks (results in bench/results/)"
+	@echo "make live   - a simulated half-year through real workers: live quality per level"
 	@echo "make down   - stop the local Kafka and Redis that the stack started"
 
 $(STAMP): pyproject.toml
@@ -44,6 +45,10 @@ demo: up
 bench: up
 	$(BIN)/fraud-worker bench e2e
 	$(BIN)/fraud-worker bench core
+
+# A simulated half-year and its chargebacks through real workers (~10 min): live quality.
+live: up
+	$(BIN)/fraud-worker bench live
 
 # The chaos suite on a stack of its own (.stack-chaos/, ports 29092/29093/26379), both modes.
 chaos: install
