@@ -29,6 +29,8 @@ COLUMNS: tuple[tuple[str, int, str], ...] = (
     ("blk prec", 9, "analyst_load.block_precision"),
 )
 NAME_WIDTH = 20
+# A day's AP on a handful of frauds swings between 0 and 1: such days are left off the plot.
+MIN_DAILY_FRAUDS = 5
 
 
 def table(report: dict[str, Any]) -> str:
@@ -84,18 +86,27 @@ def write_pngs(report: dict[str, Any], out_dir: Path) -> list[Path]:
     _finish(ax, "recall", "precision", f"Precision-recall per level, {_span(report)}")
     fig.savefig(paths[0], dpi=110, bbox_inches="tight")
     plt.close(fig)
-    fig, ax = plt.subplots(figsize=(10, 5))
-    for name, figures in report["levels"].items():
-        daily = figures.get("daily") or []
-        if daily:
-            days = np.array([row["date"] for row in daily], dtype="datetime64[D]")
-            ax.plot(days, [row["average_precision"] for row in daily], marker=".", label=name)
-    title = f"Average precision per day, {_span(report)}"
-    _finish(ax, "event day (UTC)", "average precision", title)
+    fig, axes = plt.subplots(2, 1, figsize=(11, 8), sharex=True)
+    for ax, shadow in zip(axes, (False, True), strict=True):
+        for name, figures in report["levels"].items():
+            if (figures["kind"] == "shadow") == shadow:
+                _plot_daily(ax, name, figures.get("daily") or [])
+        kind = "shadow levels, on the events they shadowed" if shadow else "answering levels"
+        title = f"Average precision per day, {kind} (days with {MIN_DAILY_FRAUDS}+ frauds)"
+        _finish(ax, "event day (UTC)" if shadow else "", "average precision", title)
+    fig.suptitle(_span(report))
     fig.autofmt_xdate()
     fig.savefig(paths[1], dpi=110, bbox_inches="tight")
     plt.close(fig)
     return paths
+
+
+def _plot_daily(ax: Any, name: str, daily: list[dict[str, Any]]) -> None:
+    """A level's daily AP, on the days with enough frauds for AP to mean something."""
+    rows = [row for row in daily if row["frauds"] >= MIN_DAILY_FRAUDS]
+    if rows:
+        days = np.array([row["date"] for row in rows], dtype="datetime64[D]")
+        ax.plot(days, [row["average_precision"] for row in rows], marker=".", label=name)
 
 
 def _finish(ax: Any, x: str, y: str, title: str) -> None:
@@ -105,7 +116,7 @@ def _finish(ax: Any, x: str, y: str, title: str) -> None:
     ax.set_title(title)
     ax.grid(alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize="small")
+        ax.legend(fontsize="small", loc="center left", bbox_to_anchor=(1.01, 0.5))
 
 
 def _span(report: dict[str, Any]) -> str:
