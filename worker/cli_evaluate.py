@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 
 DATE = ["%Y-%m-%d"]
 LIVE_METRICS_PORT = 9403
+LOG_EVERY_S = 60.0
 
 FirstDate = Annotated[
     datetime | None,
@@ -202,7 +204,14 @@ def _follow(
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda _num, _frame: stop.set())
+    last_logged = [0.0]
+
+    def log_now_and_then(figures: dict[tuple[str, bool], dict[str, float]]) -> None:
+        if time.monotonic() - last_logged[0] >= LOG_EVERY_S:  # the gauges carry the rest
+            log.info("%s", summary_line(figures))
+            last_logged[0] = time.monotonic()
+
     try:
-        follower.run(stop, refresh_s, lambda figures: log.info("%s", summary_line(figures)))
+        follower.run(stop, refresh_s, log_now_and_then)
     finally:
         server.shutdown()

@@ -198,3 +198,26 @@ def test_a_level_with_one_class_only_still_reports() -> None:
     assert figures["frauds"] == 0 and figures["roc_auc"] == 0.5
     assert figures["pr_curve"] is None
     assert figures["analyst_load"]["flagged_recall"] is None
+
+
+def test_card_ids_beyond_ascii_are_measured_like_the_others() -> None:
+    scored, fraud = results(2000, days=4, seed=10)
+    accented = Results(
+        scored.transaction_id,
+        np.char.add("é".encode(), scored.card_id),
+        scored.event_time_ms,
+        scored.score,
+        scored.decision,
+        scored.source,
+    )
+    frauds = scored.transaction_id[fraud]
+    plain = evaluate_columns(scored, Results.empty(), frauds)["levels"]["all"]
+    other = evaluate_columns(accented, Results.empty(), frauds)["levels"]["all"]
+    for key in FIGURES_HB:
+        assert other[key] == plain[key]
+    day = (accented.event_time_ms // MS_PER_DAY).astype(np.int32)
+    daily = daily_handbook_card_precision(accented.card_id, day, fraud, accented.score, k=30)
+    text = np.char.decode(accented.card_id, "utf-8").astype(object)
+    assert np.mean(daily) == pytest.approx(
+        card_precision_at_k(text, day, fraud, accented.score, 30, True)
+    )
