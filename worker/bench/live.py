@@ -31,6 +31,7 @@ from confluent_kafka.admin import AdminClient
 
 from worker.kafka.config import client_config, reader_config
 from worker.kafka.topics import delete_topics, ensure_topics
+from worker.runtime import redis_client
 from worker.settings import Settings
 from worker.simulator import SimulationConfig
 from worker.training.dataset import SplitConfig
@@ -52,7 +53,7 @@ class LiveRun:
     terminals: int = 10000
     days: int = 183
     workers: int = 2
-    keep_topics: bool = False
+    keep_topics: bool = False  # and the run's Redis keys
 
 
 def run_settings(base: Settings, tag: str) -> Settings:
@@ -165,6 +166,7 @@ def run_live(base: Settings, run: LiveRun, out: Path) -> dict[str, Any]:
     timings["total_s"] = time.monotonic() - began
     if not run.keep_topics:
         delete_topics(admin, list(settings.topics.all_topics()))
+        forget_keys(settings)
     return {
         "run": run.__dict__,
         "events": events,
@@ -175,6 +177,21 @@ def run_live(base: Settings, run: LiveRun, out: Path) -> dict[str, Any]:
         "levels": {name: _levels(report) for name, report in reports.items()},
         "analyst_load": {name: report.get("analyst_load") for name, report in reports.items()},
     }
+
+
+def forget_keys(settings: Settings) -> int:
+    """Delete this run's feature-store keys (the stack's Redis persists them otherwise)."""
+    client = redis_client(settings, timeout_s=30.0)
+    deleted = 0
+    batch: list[bytes] = []
+    for key in client.scan_iter(match=f"{settings.redis.key_prefix}*", count=10_000):
+        batch.append(key)
+        if len(batch) == 10_000:
+            deleted += int(client.unlink(*batch))
+            batch = []
+    if batch:
+        deleted += int(client.unlink(*batch))
+    return deleted
 
 
 def _evaluate(env: dict[str, str], run: LiveRun, out: Path, extra: list[str]) -> dict[str, Any]:

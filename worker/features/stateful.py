@@ -85,7 +85,7 @@ def stateful_features(
     term_count = terminals[:, :, 0].astype(np.float64)
     # At most 1: live, a terminal's transactions can be missing from the store (writes
     # skipped while Redis was down) when their chargebacks arrive; offline they never are.
-    term_risk = np.minimum(terminals[:, :, 1], term_count) / np.maximum(term_count, 1.0)
+    term_risk = np.minimum(terminals[:, :, 1] / np.maximum(term_count, 1.0), 1.0)
     amount = batch.amount
     ratios = [amount / np.maximum(card_avg[:, i], 1.0) for i in (1, 2)]
     return np.column_stack([card_count, card_avg, term_count, term_risk, *ratios]).astype(
