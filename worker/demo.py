@@ -417,7 +417,8 @@ def summarize(
         "",
         "=== demo summary ===",
         f"events in: {run.events} valid + {len(GARBAGE)} undecodable, at {run.rate:.0f}/s; "
-        f"two workers in one group (exit codes {exit_codes})",
+        f"two workers in one group, the labels consumer, the re-scorer (exit codes "
+        f"{exit_codes})",
         f"results out: {len(results)} for {len(ids)} distinct events; "
         f"missing: {len(expected - set(ids))}; repeated (redelivered): {repeated}",
         f"review topic: {review} items; dead-letter topic: {dead} records",
