@@ -7,7 +7,7 @@ import logging
 import signal
 
 from worker.cli_common import command_settings
-from worker.cli_worker import start_endpoint
+from worker.health import start_endpoint
 
 log = logging.getLogger(__name__)
 
@@ -23,9 +23,8 @@ def labels_command() -> None:
     consumer = LabelsConsumer(settings, metrics)
     port = settings.labels.metrics_port
     if port:
-        server = start_endpoint(
-            settings, metrics.registry, consumer.health, port, "FRAUD_LABELS__METRICS_PORT"
-        )
+        host, variable = settings.worker.metrics_host, "FRAUD_LABELS__METRICS_PORT"
+        server = start_endpoint(host, port, metrics.registry, consumer.health, variable)
         log.info("metrics, /healthz and /readyz on %s:%d", *server.server_address[:2])
     consumer.install_signal_handlers()
     raise SystemExit(consumer.run())

@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import errno
 import faulthandler
 import logging
 import signal
-from http.server import ThreadingHTTPServer
-
-from prometheus_client import CollectorRegistry
 
 from worker.cli_common import command_settings
-from worker.errors import ConfigError
-from worker.health import Health, serve
-from worker.settings import Settings
+from worker.health import start_endpoint
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +29,9 @@ def rescore_command() -> None:
     try:
         worker = RescoreWorker(settings, runtime, metrics)
         if settings.rescore.metrics_port:
-            server = start_rescore_endpoint(settings, metrics.registry, worker.health)
+            host, port = settings.worker.metrics_host, settings.rescore.metrics_port
+            variable = "FRAUD_RESCORE__METRICS_PORT"
+            server = start_endpoint(host, port, metrics.registry, worker.health, variable)
             log.info("metrics, /healthz and /readyz on %s:%d", *server.server_address[:2])
     except BaseException:
         runtime.close()
@@ -44,23 +40,3 @@ def rescore_command() -> None:
     if early:
         worker.stop(early[0])
     raise SystemExit(worker.run())
-
-
-def start_rescore_endpoint(
-    settings: Settings, registry: CollectorRegistry, health: Health
-) -> ThreadingHTTPServer:
-    """Serve /metrics, /healthz, /readyz on the re-scorer's port; a port in use or a bad
-    host is one ConfigError naming the setting."""
-    host, port = settings.worker.metrics_host, settings.rescore.metrics_port
-    try:
-        return serve(port, registry, health, host)
-    except OSError as exc:
-        if exc.errno == errno.EADDRINUSE:
-            raise ConfigError(
-                f"FRAUD_RESCORE__METRICS_PORT={port}: the port is in use on {host}; "
-                "pick a free port (or 0 to turn the endpoint off)"
-            ) from exc
-        raise ConfigError(
-            f"FRAUD_WORKER__METRICS_HOST={host} / FRAUD_RESCORE__METRICS_PORT={port}: "
-            f"cannot listen there ({exc.strerror or exc})"
-        ) from exc

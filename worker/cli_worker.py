@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno
 import faulthandler
 import json
 import logging
@@ -37,7 +36,8 @@ from worker.codec import (
 )
 from worker.codec.configured import schema_registry
 from worker.errors import ConfigError, FraudWorkerError
-from worker.health import Health, serve
+from worker.health import Health
+from worker.health import start_endpoint as serve_endpoint
 from worker.kafka.config import client_config, reader_config
 from worker.settings import Settings, masked
 
@@ -80,29 +80,11 @@ def run_command() -> None:
 
 
 def start_endpoint(
-    settings: Settings,
-    registry: CollectorRegistry,
-    health: Health,
-    port: int | None = None,
-    port_variable: str = "FRAUD_WORKER__METRICS_PORT",
+    settings: Settings, registry: CollectorRegistry, health: Health
 ) -> ThreadingHTTPServer:
-    """Serve /metrics, /healthz, /readyz on ``settings.worker.metrics_host`` and ``port``
-    (default: the worker's; the labels and re-score consumers name their own, and the
-    variable that sets it); a port in use or a bad host is one ConfigError."""
-    host = settings.worker.metrics_host
-    port = settings.worker.metrics_port if port is None else port
-    try:
-        return serve(port, registry, health, host)
-    except OSError as exc:
-        if exc.errno == errno.EADDRINUSE:
-            raise ConfigError(
-                f"{port_variable}={port}: the port is in use on {host}; "
-                "pick a free port (or 0 to turn the endpoint off)"
-            ) from exc
-        raise ConfigError(
-            f"FRAUD_WORKER__METRICS_HOST={host} / {port_variable}={port}: "
-            f"cannot listen there ({exc.strerror or exc})"
-        ) from exc
+    """The worker's /metrics, /healthz, /readyz (``FRAUD_WORKER__METRICS_HOST/PORT``)."""
+    worker = settings.worker
+    return serve_endpoint(worker.metrics_host, worker.metrics_port, registry, health)
 
 
 class ChecksFailed(FraudWorkerError):

@@ -41,7 +41,7 @@ from worker.demo_loop import (
     risk_table,
 )
 from worker.kafka.config import client_config, reader_config
-from worker.kafka.topics import ensure_topics
+from worker.kafka.topics import caught_up, end_offsets, ensure_topics
 from worker.quality.figures import evaluate_columns
 from worker.quality.results import DECISION_NAMES, SOURCE_NAMES, Results
 from worker.runtime import feature_store, redis_client
@@ -66,18 +66,6 @@ class DemoRun:
     side: list[subprocess.Popen[bytes]] = field(default_factory=list)
     metrics_ports: list[int] = field(default_factory=list)
     chargebacks: int = 0
-
-
-def end_offsets(settings: Settings, topic: str) -> list[TopicPartition]:
-    consumer = Consumer(reader_config(settings, "demo"))
-    try:
-        parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        return [
-            TopicPartition(topic, p, consumer.get_watermark_offsets(TopicPartition(topic, p))[1])
-            for p in parts
-        ]
-    finally:
-        consumer.close()
 
 
 # The demo's breakers try Redis again after 1 to 2 s (5 to 60 s by default), so that the way back
@@ -250,17 +238,6 @@ def read_new(
     finally:
         consumer.close()
     return records
-
-
-def caught_up(settings: Settings, group: str, topic: str) -> bool:
-    """The group committed every record of the topic."""
-    consumer = Consumer(reader_config(settings, "demo", **{"group.id": group}))
-    try:
-        ends = end_offsets(settings, topic)
-        committed = consumer.committed([TopicPartition(topic, tp.partition) for tp in ends], 10)
-        return all(c.offset >= e.offset for c, e in zip(committed, ends, strict=True))
-    finally:
-        consumer.close()
 
 
 def wait_caught_up(settings: Settings, timeout_s: float = 60) -> None:

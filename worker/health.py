@@ -7,12 +7,15 @@ that fails.
 
 from __future__ import annotations
 
+import errno
 import threading
 import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from worker.errors import ConfigError
 
 
 class Health:
@@ -128,3 +131,26 @@ def serve(
     thread = threading.Thread(target=server.serve_forever, name="health", daemon=True)
     thread.start()
     return server
+
+
+def start_endpoint(
+    host: str,
+    port: int,
+    registry: CollectorRegistry,
+    health: Health,
+    port_variable: str = "FRAUD_WORKER__METRICS_PORT",
+) -> ThreadingHTTPServer:
+    """``serve``, with a port in use or a bad host as one ConfigError naming the settings
+    (``port_variable``: the worker's, the labels consumer's or the re-scorer's port)."""
+    try:
+        return serve(port, registry, health, host)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise ConfigError(
+                f"{port_variable}={port}: the port is in use on {host}; "
+                "pick a free port (or 0 to turn the endpoint off)"
+            ) from exc
+        raise ConfigError(
+            f"FRAUD_WORKER__METRICS_HOST={host} / {port_variable}={port}: "
+            f"cannot listen there ({exc.strerror or exc})"
+        ) from exc

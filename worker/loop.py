@@ -25,6 +25,7 @@ from worker.codec.configured import schema_registry
 from worker.health import Health
 from worker.kafka.config import client_config
 from worker.kafka.consumer import BatchSource
+from worker.kafka.hold import LAG_EVERY_S, LagExport
 from worker.kafka.offsets import offset_policy
 from worker.kafka.producer import worker_producer_config
 from worker.kafka.topics import smallest_record_limit
@@ -36,7 +37,6 @@ from worker.sinks.outputs import BatchOutputs, Encoders, Limits, batch_outputs
 from worker.source.decode import decode_messages
 
 log = logging.getLogger(__name__)
-LAG_EVERY_S = 1.0
 
 
 def topic_limits(settings: Settings, limits: Limits) -> Limits:
@@ -117,7 +117,7 @@ class Worker:
         self.policy = offset_policy(settings, self.source, producer)
         self._stopping = False
         self._last_lag = 0.0
-        self._lag_labels: set[tuple[str, str]] = set()
+        self._export_lag = LagExport(self.source, metrics.lag)
         # (wall, CPU) clocks at the first batch: benchmarks measure from there.
         self.first_batch_at: tuple[float, float] | None = None
         metrics.observe_load(ARTIFACTS, runtime.load_failures)
@@ -214,14 +214,7 @@ class Worker:
             return
         self._last_lag = now
         self._export_edge()
-        lags = self.source.lag()
-        for (topic, partition), lag in lags.items():
-            labels = (topic, str(partition))
-            self.metrics.lag.labels(*labels).set(lag)
-            self._lag_labels.add(labels)
-        for labels in self._lag_labels - {(t, str(p)) for t, p in lags}:
-            self.metrics.lag.remove(*labels)  # partitions given up
-            self._lag_labels.discard(labels)
+        self._export_lag()
 
     def _export_edge(self) -> None:
         primary = self.runtime.primary_level

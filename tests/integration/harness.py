@@ -7,8 +7,8 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import Any
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any, Protocol, TypeVar
 
 from confluent_kafka import Consumer, Producer
 
@@ -107,25 +107,39 @@ def read_topic(
     return out
 
 
+class Runnable(Protocol):
+    def run(self) -> int: ...
+
+    def stop(self) -> None: ...
+
+
+R = TypeVar("R", bound=Runnable)
+
+
 @contextmanager
-def running_worker(settings: Settings) -> Iterator[Worker]:
-    """A worker consuming in a background thread; stopped (commit, leave) on exit."""
-    worker = Worker(settings, build_runtime(settings), WorkerMetrics())
+def running(member: R, name: str) -> Iterator[R]:
+    """``member.run()`` in a background thread; stopped (commit, leave) on exit, and what it
+    raised re-raised here."""
     errors: list[BaseException] = []
 
     def run() -> None:
         try:
-            worker.run()
+            member.run()
         except BaseException as exc:  # surfaced in the test below
             errors.append(exc)
 
-    thread = threading.Thread(target=run, name="test-worker", daemon=True)
+    thread = threading.Thread(target=run, name=f"test-{name}", daemon=True)
     thread.start()
     try:
-        yield worker
+        yield member
     finally:
-        worker.stop()
+        member.stop()
         thread.join(60)
-        assert not thread.is_alive(), "the worker did not stop"
+        assert not thread.is_alive(), f"the {name} did not stop"
         if errors:
             raise errors[0]
+
+
+def running_worker(settings: Settings) -> AbstractContextManager[Worker]:
+    """A worker consuming in a background thread."""
+    return running(Worker(settings, build_runtime(settings), WorkerMetrics()), "worker")

@@ -4,22 +4,19 @@ while Redis is down, then goes through."""
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from pathlib import Path
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any
 
 import numpy as np
-import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Producer
 
-from tests.factories import free_port
-from tests.integration.harness import REGISTRY, read_topic, worker_settings
+from tests.integration.harness import REGISTRY, read_topic, running, worker_settings
 from worker.codec import RecordEncoder
 from worker.events import MS_PER_DAY
-from worker.kafka.config import client_config, reader_config
+from worker.kafka.config import client_config
+from worker.kafka.topics import committed_total
 from worker.labels import LabelsConsumer, LabelsMetrics
 from worker.runtime import feature_store, redis_client
 from worker.settings import Settings
@@ -28,28 +25,9 @@ from worker.simulator.labels import ChargebackConfig, chargebacks, label_records
 from worker.stack.redis import RedisNode
 
 
-@contextmanager
-def running_labels(settings: Settings) -> Iterator[LabelsConsumer]:
-    """A labels consumer in a background thread; stopped (commit, leave) on exit."""
-    consumer = LabelsConsumer(settings, LabelsMetrics())
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            consumer.run()
-        except BaseException as exc:  # surfaced below
-            errors.append(exc)
-
-    thread = threading.Thread(target=run, name="test-labels", daemon=True)
-    thread.start()
-    try:
-        yield consumer
-    finally:
-        consumer.stop()
-        thread.join(60)
-        assert not thread.is_alive(), "the labels consumer did not stop"
-        if errors:
-            raise errors[0]
+def running_labels(settings: Settings) -> AbstractContextManager[LabelsConsumer]:
+    """A labels consumer in a background thread."""
+    return running(LabelsConsumer(settings, LabelsMetrics()), "labels consumer")
 
 
 def produce_labels(
@@ -134,24 +112,7 @@ def test_each_fraud_label_counts_once_and_bad_records_are_dead_lettered(
 
 def committed(settings: Settings) -> int:
     """Labels whose offsets the group committed."""
-    consumer = Consumer(reader_config(settings, "check", **{"group.id": settings.labels.group_id}))
-    try:
-        topic = settings.topics.labels
-        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        offsets = consumer.committed([TopicPartition(topic, p) for p in partitions], timeout=10)
-        return sum(max(tp.offset, 0) for tp in offsets)
-    finally:
-        consumer.close()
-
-
-@pytest.fixture
-def own_redis(tmp_path: Path, live_stack: Settings) -> Iterator[RedisNode]:
-    """A Redis of this test's own, so that stopping it disturbs no other test."""
-    node = RedisNode(tmp_path / "redis", free_port())
-    node.start()
-    node.wait_ready(10)
-    yield node
-    node.stop()
+    return committed_total(settings, settings.labels.group_id, settings.topics.labels)
 
 
 def test_labels_wait_uncommitted_while_redis_is_down_then_count(

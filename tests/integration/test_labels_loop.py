@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from confluent_kafka import Consumer, TopicPartition
 from typer.testing import CliRunner
 
 from tests.integration.harness import running_worker, worker_settings
@@ -26,7 +25,7 @@ from worker.features.windows import (
     known_window_sums,
     window_sums,
 )
-from worker.kafka.config import reader_config
+from worker.kafka.topics import topic_size
 from worker.labels import LabelsConsumer
 from worker.runtime import feature_store, redis_client
 from worker.settings import Settings
@@ -34,18 +33,6 @@ from worker.simulator import SimulationConfig, simulate
 from worker.simulator.labels import ChargebackConfig, chargebacks
 
 SEED, CUSTOMERS, TERMINALS, DAYS = 23, 400, 800, 50
-
-
-def topic_size(settings: Settings, topic: str) -> int:
-    consumer = Consumer(reader_config(settings, "size"))
-    try:
-        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        return sum(
-            consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
-            for p in partitions
-        )
-    finally:
-        consumer.close()
 
 
 def processed(labels: LabelsConsumer) -> float:

@@ -6,18 +6,17 @@ Redis then re-scores it."""
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any
 
 import redis
 from confluent_kafka import OFFSET_INVALID, Consumer, Producer, TopicPartition
 
 from tests.factories import BASE_EVENT, free_port
-from tests.integration.harness import REGISTRY, read_topic, worker_settings
+from tests.integration.harness import REGISTRY, read_topic, running, worker_settings
 from worker.codec import EventDecoder, RecordEncoder, default_schemas_dir, load_schema
 from worker.events import EventBatch
 from worker.kafka.config import client_config, reader_config
@@ -144,27 +143,9 @@ def committed(settings: Settings) -> list[int]:
         consumer.close()
 
 
-@contextmanager
-def running_rescorer(settings: Settings) -> Iterator[RescoreWorker]:
-    worker = RescoreWorker(settings, build_runtime(settings), RescoreMetrics())
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            worker.run()
-        except BaseException as exc:  # surfaced below
-            errors.append(exc)
-
-    thread = threading.Thread(target=run, name="test-rescore", daemon=True)
-    thread.start()
-    try:
-        yield worker
-    finally:
-        worker.stop()
-        thread.join(60)
-        assert not thread.is_alive(), "the re-scorer did not stop"
-        if errors:
-            raise errors[0]
+def running_rescorer(settings: Settings) -> AbstractContextManager[RescoreWorker]:
+    """A re-scorer in a background thread."""
+    return running(RescoreWorker(settings, build_runtime(settings), RescoreMetrics()), "re-scorer")
 
 
 def sample(worker: RescoreWorker, name: str, **labels: str) -> float:

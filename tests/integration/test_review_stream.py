@@ -4,13 +4,11 @@ amount is allowed, and shadow results come while the primary answers."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from tests.factories import free_port
 from tests.integration.harness import (
     encoded,
     produce,
@@ -23,16 +21,6 @@ from worker.settings import Settings
 from worker.stack.redis import RedisNode
 
 HEALTHY, OUTAGE = 300, 300
-
-
-@pytest.fixture
-def own_redis(tmp_path: Path, live_stack: Settings) -> Iterator[RedisNode]:
-    """A Redis of this test's own, so that stopping it disturbs no other test."""
-    node = RedisNode(tmp_path / "redis", free_port())
-    node.start()
-    node.wait_ready(10)
-    yield node
-    node.stop()
 
 
 def _settings(live_stack: Settings, make_topic: Callable[[int], str], url: str) -> Settings:

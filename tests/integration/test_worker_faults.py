@@ -9,13 +9,11 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
-import pytest
 import yaml
 
-from tests.factories import free_port
 from tests.integration.harness import (
     encoded,
     produce,
@@ -27,16 +25,6 @@ from tests.integration.harness import (
 from worker.codec import frame
 from worker.settings import Settings
 from worker.stack.redis import RedisNode
-
-
-@pytest.fixture
-def own_redis(tmp_path: Path, live_stack: Settings) -> Iterator[RedisNode]:
-    """A Redis of this test's own, so that stopping it disturbs no other test."""
-    node = RedisNode(tmp_path / "redis", free_port())
-    node.start()
-    node.wait_ready(10)
-    yield node
-    node.stop()
 
 
 def _with_redis(settings: Settings, url: str) -> Settings:

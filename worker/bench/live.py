@@ -26,11 +26,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from worker.kafka.config import client_config, reader_config
-from worker.kafka.topics import delete_topics, ensure_topics
+from worker.kafka.config import client_config
+from worker.kafka.topics import committed_total, delete_topics, ensure_topics, topic_size
 from worker.runtime import redis_client
 from worker.settings import Settings
 from worker.simulator import SimulationConfig
@@ -71,28 +70,6 @@ def run_settings(base: Settings, tag: str) -> Settings:
     }
     data["labels"] = {**data["labels"], "group_id": f"bench-live-labels-{tag}", "metrics_port": 0}
     return Settings.model_validate(data)
-
-
-def topic_size(settings: Settings, topic: str) -> int:
-    consumer = Consumer(reader_config(settings, "bench-live"))
-    try:
-        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        return sum(
-            consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
-            for p in partitions
-        )
-    finally:
-        consumer.close()
-
-
-def committed(settings: Settings, group: str, topic: str) -> int:
-    consumer = Consumer(reader_config(settings, "bench-live", **{"group.id": group}))
-    try:
-        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        offsets = consumer.committed([TopicPartition(topic, p) for p in partitions], timeout=10)
-        return sum(max(tp.offset, 0) for tp in offsets)
-    finally:
-        consumer.close()
 
 
 def _fraud_worker(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -144,15 +121,15 @@ def run_live(base: Settings, run: LiveRun, out: Path) -> dict[str, Any]:
         timings["simulate_and_produce_s"] = time.monotonic() - began
         events = topic_size(settings, settings.topics.input)
         labels = topic_size(settings, settings.topics.labels)
+        worker_group, labels_group = settings.worker.group_id, settings.labels.group_id
+        topics = settings.topics
         _wait(
-            "scoring",
-            lambda: committed(settings, settings.worker.group_id, settings.topics.input) >= events,
-            timeout_s=3600,
+            "scoring", lambda: committed_total(settings, worker_group, topics.input) >= events, 3600
         )
         _wait(
             "the labels consumer",
-            lambda: committed(settings, settings.labels.group_id, settings.topics.labels) >= labels,
-            timeout_s=600,
+            lambda: committed_total(settings, labels_group, topics.labels) >= labels,
+            600,
         )
         timings["scored_all_s"] = time.monotonic() - began
     finally:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import (  # type: ignore[attr-defined]  # public, not in __all__
     AdminClient,
     ConfigResource,
@@ -13,6 +13,8 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]  # public, not
 from confluent_kafka.cimpl import NewTopic
 
 from worker.errors import FraudWorkerError
+from worker.kafka.config import reader_config
+from worker.settings import Settings
 
 
 class TopicError(FraudWorkerError):
@@ -81,3 +83,46 @@ def smallest_record_limit(admin: AdminClient, names: list[str], timeout_s: float
     if not limits:
         raise KafkaException(KafkaError(KafkaError._INVALID_ARG, "no max.message.bytes"))
     return min(limits)
+
+
+def _partitions(consumer: Consumer, topic: str) -> list[TopicPartition]:
+    partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+    return [TopicPartition(topic, p) for p in sorted(partitions)]
+
+
+def end_offsets(settings: Settings, topic: str) -> list[TopicPartition]:
+    """Per partition of ``topic``, the offset after its last record (the high watermark)."""
+    consumer = Consumer(reader_config(settings, "offsets"))
+    try:
+        return [
+            TopicPartition(topic, tp.partition, consumer.get_watermark_offsets(tp, timeout=10)[1])
+            for tp in _partitions(consumer, topic)
+        ]
+    finally:
+        consumer.close()
+
+
+def committed_offsets(settings: Settings, group: str, topic: str) -> list[TopicPartition]:
+    """Per partition of ``topic``, what ``group`` committed (negative: nothing yet)."""
+    consumer = Consumer(reader_config(settings, "offsets", **{"group.id": group}))
+    try:
+        return list(consumer.committed(_partitions(consumer, topic), timeout=10))
+    finally:
+        consumer.close()
+
+
+def topic_size(settings: Settings, topic: str) -> int:
+    """Records written to ``topic`` (the sum of its high watermarks)."""
+    return sum(tp.offset for tp in end_offsets(settings, topic))
+
+
+def committed_total(settings: Settings, group: str, topic: str) -> int:
+    """Records of ``topic`` that ``group`` committed, over all partitions."""
+    return sum(max(tp.offset, 0) for tp in committed_offsets(settings, group, topic))
+
+
+def caught_up(settings: Settings, group: str, topic: str) -> bool:
+    """``group`` committed every record of ``topic`` written so far."""
+    ends = end_offsets(settings, topic)
+    done = committed_offsets(settings, group, topic)
+    return all(c.offset >= e.offset for c, e in zip(done, ends, strict=True))

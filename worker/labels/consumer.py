@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import signal
-import time
 from dataclasses import dataclass
 from types import FrameType
 from typing import Any
@@ -30,6 +29,7 @@ from worker.features.store import RedisFeatureStore
 from worker.health import Health
 from worker.kafka.config import client_config
 from worker.kafka.consumer import BatchSource
+from worker.kafka.hold import Hold, LagExport
 from worker.kafka.offsets import AtLeastOnce
 from worker.kafka.producer import Outbox, producer_config
 from worker.labels.apply import Applied, apply_labels, invalid_label
@@ -40,7 +40,7 @@ from worker.sinks.outputs import Limits, Rejected, dead_letter_outputs
 log = logging.getLogger(__name__)
 
 LABEL_READER_SCHEMA = "label.v1.avsc"
-LAG_EVERY_S = 1.0
+REDIS_DOWN = "Redis does not answer; the labels are applied once it does"
 # Off the hot path: a slow Redis costs a labels batch time, not an event its answer.
 REDIS_TIMEOUT_S = 5.0
 
@@ -85,7 +85,7 @@ class LabelsMetrics:
         self.lag = Gauge(
             "fraud_labels_consumer_lag",
             "Labels behind the partition's end",
-            ["partition"],
+            ["topic", "partition"],
             registry=r,
         )
 
@@ -137,8 +137,10 @@ class LabelsConsumer:
         )
         self.remember_s = options.dedupe_ttl_days * 86_400
         self._stopping = False
-        self._waiting = False
-        self._last_lag = 0.0
+        self.hold = Hold(
+            self.source, self.policy, options.batch_max, self._waiting, self.health.beat
+        )
+        self._report_lag = LagExport(self.source, metrics.lag)
 
     def stop(self, signum: int | None = None, _frame: FrameType | None = None) -> None:
         """Finish the batch in hand (or give up waiting for Redis), commit, leave."""
@@ -179,31 +181,27 @@ class LabelsConsumer:
 
     def process(self, messages: list[Message]) -> LabelsReport | None:
         """Decode, count, hand the dead letters over; the batch is done once they are acked.
-        None when the member stopped while Redis was still down (nothing is stored)."""
-        messages = list(messages)
-        records, rejected = self._decode(messages)
-        applied = None
-        try:
-            while applied is None:
-                try:
-                    applied = apply_labels(self.store, records, self.remember_s)
-                except redis.RedisError as exc:
-                    more = self._wait_for_redis(exc)
-                    if self._stopping:
-                        return None
-                    more_records, more_rejected = self._decode(more)
-                    messages += more
-                    records += more_records
-                    rejected += more_rejected
-        finally:
-            self._resume()
+        While Redis fails the batch is held (see ``Hold``) and tried again. None when the
+        member stopped, or gave the batch's partitions up, first (nothing is stored)."""
+        pending = list(messages)
+        while True:
+            records, rejected = self._decode(pending)
+            try:
+                applied = apply_labels(self.store, records, self.remember_s)
+                break
+            except redis.RedisError as exc:
+                pending = self._wait_for_redis(pending, exc)
+                if self._stopping or not pending:
+                    self.hold.release()
+                    return None
+        self.hold.release()
         letters = dead_letter_outputs(
             rejected, self.settings.topics.dead_letter, self.dead_letter_encoder, self.limits
         )
-        self.policy.send([letters], messages)
+        self.policy.send([letters], pending)
         self.policy.settle()
         self._count(applied, rejected)
-        return LabelsReport(len(messages), applied.counted, len(rejected))
+        return LabelsReport(len(pending), applied.counted, len(rejected))
 
     def _decode(self, messages: list[Message]) -> tuple[list[dict[str, Any]], list[Rejected]]:
         records, indices, failures = self.decoder.decode_many([m.value() for m in messages])
@@ -217,45 +215,25 @@ class LabelsConsumer:
                 rejected.append(Rejected(messages[index], "invalid_label", problem))
         return valid, rejected
 
-    def _wait_for_redis(self, error: redis.RedisError) -> list[Message]:
-        """Pause every owned partition and poll for one retry interval: the member stays in
-        its group. Returns the records of partitions assigned meanwhile (not paused yet):
-        they join the batch."""
-        if not self._waiting:
-            self._waiting = True
+    def _wait_for_redis(self, pending: list[Message], error: redis.RedisError) -> list[Message]:
+        if self.hold.waiting is None:
             log.warning(
                 "Redis failed (%s); the labels wait, tried again every %g s",
                 error,
                 self.settings.labels.retry_wait_s,
             )
-        consumer = self.source.consumer
-        self.metrics.waiting.set(1)
         self.metrics.retries.inc()
-        self.health.set_waiting("Redis does not answer; the labels are applied once it does")
-        assignment = consumer.assignment()
-        if assignment:
-            consumer.pause(assignment)
-        more: list[Message] = []
-        deadline = time.monotonic() + self.settings.labels.retry_wait_s
-        while not self._stopping and time.monotonic() < deadline:
-            message = consumer.poll(min(0.2, max(0.0, deadline - time.monotonic())))
-            self.health.beat()
-            if message is not None and message.error() is None:
-                more.append(message)
-        return more
+        return self.hold.wait(
+            pending,
+            REDIS_DOWN,
+            self.settings.labels.retry_wait_s,
+            lambda: self._stopping,
+            self._report_lag,
+        )
 
-    def _resume(self) -> None:
-        """After a wait: resume the partitions, say so."""
-        if not self._waiting:
-            return
-        self._waiting = False
-        consumer = self.source.consumer
-        assignment = consumer.assignment()
-        if assignment:
-            consumer.resume(assignment)
-        self.metrics.waiting.set(0)
-        self.health.set_waiting(None)
-        log.info("Redis answers again: the labels that waited are applied")
+    def _waiting(self, reason: str | None) -> None:
+        self.metrics.waiting.set(0 if reason is None else 1)
+        self.health.set_waiting(reason)
 
     def _count(self, applied: Applied, rejected: list[Rejected]) -> None:
         for (source, outcome), n in applied.by_source.items():
@@ -266,14 +244,6 @@ class LabelsConsumer:
             self.metrics.dead_letters.labels(item.code).inc()
         if rejected:
             log.warning("%d labels sent to the dead-letter topic", len(rejected))
-
-    def _report_lag(self) -> None:
-        now = time.monotonic()
-        if now - self._last_lag < LAG_EVERY_S:
-            return
-        self._last_lag = now
-        for (_topic, partition), lag in self.source.lag().items():
-            self.metrics.lag.labels(str(partition)).set(lag)
 
     def _shutdown(self, failed: bool) -> None:
         self.health.stop()

@@ -30,6 +30,7 @@ from worker.errors import ConfigError
 from worker.health import Health
 from worker.kafka.config import client_config
 from worker.kafka.consumer import BatchSource
+from worker.kafka.hold import Hold, LagExport
 from worker.kafka.offsets import AtLeastOnce
 from worker.kafka.producer import Outbox, producer_config
 from worker.rescore.items import REVIEW_ITEM_READER_SCHEMA, Outcome, decode_items
@@ -42,10 +43,7 @@ from worker.sinks.outputs import Limits
 
 log = logging.getLogger(__name__)
 
-# While waiting, the consumer is polled in slices this long: a stop signal is honoured
 # between two, and so is the next retry.
-POLL_SLICE_S = 0.2
-LAG_EVERY_S = 1.0
 # What the re-scorer cannot do without: the other artifacts' failures do not concern it.
 NEEDED_ARTIFACTS = ("manifest", "primary")
 
@@ -116,9 +114,10 @@ class RescoreWorker:
         outbox = Outbox(producer, worker.flush_timeout_ms / 1000)
         self.policy = AtLeastOnce(self.source.consumer, outbox, lambda: self.source.owned)
         self._stopping = False
-        self._paused = False
-        self._last_lag = 0.0
-        self._lag_labels: set[tuple[str, str]] = set()
+        self.hold = Hold(
+            self.source, self.policy, settings.rescore.batch_max, self._waiting, self.health.beat
+        )
+        self._report = LagExport(self.source, metrics.lag)
 
     def _source(self, consumer: Consumer | None) -> BatchSource:
         settings, on_broker = self.settings, self.health.set_broker_up
@@ -130,7 +129,11 @@ class RescoreWorker:
     @property
     def waiting(self) -> bool:
         """A batch is waiting for the primary (partitions paused)."""
-        return self._paused
+        return self.hold.waiting is not None
+
+    def _waiting(self, reason: str | None) -> None:
+        self.metrics.waiting.set(0 if reason is None else 1)
+        self.health.set_waiting(reason)
 
     def stop(self, signum: int | None = None, _frame: FrameType | None = None) -> None:
         if not self._stopping:
@@ -192,9 +195,9 @@ class RescoreWorker:
                 break
             pending = self._wait_for_primary(pending, plan.failure)
             if self._stopping or not pending:
-                self._resume()
+                self.hold.release()
                 return None
-        self._resume()
+        self.hold.release()
         self.policy.send(plan.outputs, pending)
         self.policy.settle()
         self._count(plan)
@@ -202,7 +205,7 @@ class RescoreWorker:
 
     def _wait_for_primary(self, pending: list[Message], failure: str) -> list[Message]:
         """Paused, polling, for ``retry_wait_s``; the batch as it stands after the wait."""
-        if not self._paused:
+        if not self.waiting:
             log.warning(
                 "the primary is not back (%s): %d degraded items wait, partitions paused; "
                 "trying again every %g s",
@@ -211,50 +214,13 @@ class RescoreWorker:
                 self.settings.rescore.retry_wait_s,
             )
         self.metrics.retries.labels(failure).inc()
-        self._pause(failure)
-        until = time.monotonic() + self.settings.rescore.retry_wait_s
-        while not self._stopping and (left := until - time.monotonic()) > 0:
-            more = self.source.next_batch(self.settings.rescore.batch_max, min(POLL_SLICE_S, left))
-            self.health.beat()
-            if more:  # of a partition assigned while paused: it is paused too, now
-                self._pause(failure)
-                pending = [*pending, *more]
-            self.policy.settle()
-            self._report()
-        return self._still_ours(pending)
-
-    def _still_ours(self, pending: list[Message]) -> list[Message]:
-        """The batch without records of partitions given up, each record once (a partition
-        given up and assigned again may serve a record again)."""
-        owned, seen = self.source.owned, set()
-        kept = []
-        for message in pending:
-            key = (message.topic(), message.partition(), message.offset())
-            if key[:2] in owned and key not in seen:
-                seen.add(key)
-                kept.append(message)
-        return kept
-
-    def _pause(self, failure: str) -> None:
-        consumer = self.source.consumer
-        assignment = consumer.assignment()
-        if assignment:
-            consumer.pause(assignment)
-        self._paused = True
-        self.metrics.waiting.set(1)
-        self.health.set_waiting(f"the primary ({failure})")
-
-    def _resume(self) -> None:
-        if not self._paused:
-            return
-        consumer = self.source.consumer
-        assignment = consumer.assignment()
-        if assignment:
-            consumer.resume(assignment)
-        self._paused = False
-        self.metrics.waiting.set(0)
-        self.health.set_waiting(None)
-        log.info("the primary answers again: partitions resumed")
+        return self.hold.wait(
+            pending,
+            f"the primary ({failure})",
+            self.settings.rescore.retry_wait_s,
+            lambda: self._stopping,
+            self._report,
+        )
 
     def _count(self, plan: Plan) -> None:
         self.metrics.observe(plan.counts, plan.ages_s)
@@ -263,21 +229,6 @@ class RescoreWorker:
         escalated = plan.counts[Outcome.ESCALATED]
         if escalated:
             log.info("%d degraded answers superseded in review by the primary", escalated)
-
-    def _report(self) -> None:
-        """Consumer lag (metrics), at most once a second."""
-        now = time.monotonic()
-        if now - self._last_lag < LAG_EVERY_S:
-            return
-        self._last_lag = now
-        lags = self.source.lag()
-        for (topic, partition), lag in lags.items():
-            labels = (topic, str(partition))
-            self.metrics.lag.labels(*labels).set(lag)
-            self._lag_labels.add(labels)
-        for labels in self._lag_labels - {(t, str(p)) for t, p in lags}:
-            self.metrics.lag.remove(*labels)  # partitions given up
-            self._lag_labels.discard(labels)
 
     def _shutdown(self, failed: bool) -> None:
         """Settle and commit what is safe, then close everything — each step even if an
