@@ -10,10 +10,8 @@ commits, leaves and exits 0; a failure stops it without committing past lost wor
 from __future__ import annotations
 
 import logging
-import signal
 import time
 from dataclasses import dataclass
-from types import FrameType
 
 from confluent_kafka import Consumer, KafkaException, Message, Producer
 from confluent_kafka.admin import AdminClient
@@ -30,6 +28,7 @@ from worker.kafka.offsets import offset_policy
 from worker.kafka.producer import worker_producer_config
 from worker.kafka.topics import smallest_record_limit
 from worker.ladder import score_batch
+from worker.member import GroupMember, close_in_order
 from worker.metrics import WorkerMetrics
 from worker.runtime import ARTIFACTS, Runtime
 from worker.settings import Settings
@@ -83,7 +82,7 @@ class BatchReport:
     dead_letters: int
 
 
-class Worker:
+class Worker(GroupMember):
     def __init__(
         self,
         settings: Settings,
@@ -132,17 +131,6 @@ class Worker:
     def assigned(self) -> set[int]:
         """Partition numbers owned now (readable from other threads)."""
         return {partition for _topic, partition in self.source.owned}
-
-    def stop(self, signum: int | None = None, _frame: FrameType | None = None) -> None:
-        """Ask the loop to finish the batch in flight and leave."""
-        if not self._stopping:
-            log.info("stopping (signal %s): finishing the batch in flight", signum)
-        self._stopping = True
-        self.health.stop()
-
-    def install_signal_handlers(self) -> None:
-        signal.signal(signal.SIGTERM, self.stop)
-        signal.signal(signal.SIGINT, self.stop)
 
     def run(self, max_batches: int | None = None, max_events: int | None = None) -> int:
         """Consume until stopped (or ``max_batches`` / ``max_events``, for benchmarks)."""
@@ -222,18 +210,6 @@ class Worker:
         self.metrics.observe_edge(skipped, self.policy.aborted)
 
     def _shutdown(self, failed: bool) -> None:
-        """Settle and commit what is safe, then close everything — each step even if an
-        earlier one failed. After a failure in the loop, that failure is what propagates."""
+        """Settle and commit what is safe, then close everything (``close_in_order``)."""
         self.health.stop()
-        first: Exception | None = None
-        for step in (self.policy.close, self.source.close, self.runtime.close):
-            try:
-                step()
-            except Exception as exc:
-                if failed or first is not None:
-                    log.exception("while stopping")
-                else:
-                    first = exc
-        log.info("left the group")
-        if first is not None:
-            raise first
+        close_in_order((self.policy.close, self.source.close, self.runtime.close), failed)

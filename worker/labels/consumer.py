@@ -14,9 +14,7 @@ partitions, keeps polling (it stays in the group), applies the same batch again 
 from __future__ import annotations
 
 import logging
-import signal
 from dataclasses import dataclass
-from types import FrameType
 from typing import Any
 
 import redis
@@ -33,6 +31,7 @@ from worker.kafka.hold import Hold, LagExport
 from worker.kafka.offsets import AtLeastOnce
 from worker.kafka.producer import Outbox, producer_config
 from worker.labels.apply import Applied, apply_labels, invalid_label
+from worker.member import GroupMember, close_in_order
 from worker.runtime import feature_store, redis_client
 from worker.settings import Settings
 from worker.sinks.outputs import Limits, Rejected, dead_letter_outputs
@@ -97,7 +96,7 @@ class LabelsReport:
     dead_letters: int
 
 
-class LabelsConsumer:
+class LabelsConsumer(GroupMember):
     def __init__(
         self,
         settings: Settings,
@@ -141,17 +140,6 @@ class LabelsConsumer:
             self.source, self.policy, options.batch_max, self._waiting, self.health.beat
         )
         self._report_lag = LagExport(self.source, metrics.lag)
-
-    def stop(self, signum: int | None = None, _frame: FrameType | None = None) -> None:
-        """Finish the batch in hand (or give up waiting for Redis), commit, leave."""
-        if not self._stopping:
-            log.info("stopping (signal %s)", signum)
-        self._stopping = True
-        self.health.stop()
-
-    def install_signal_handlers(self) -> None:
-        signal.signal(signal.SIGTERM, self.stop)
-        signal.signal(signal.SIGINT, self.stop)
 
     def run(self, max_batches: int | None = None) -> int:
         self.source.subscribe(self.policy)
@@ -246,12 +234,6 @@ class LabelsConsumer:
             log.warning("%d labels sent to the dead-letter topic", len(rejected))
 
     def _shutdown(self, failed: bool) -> None:
+        """Settle and commit what is safe, then close everything (``close_in_order``)."""
         self.health.stop()
-        for step in (self.policy.close, self.source.close):
-            try:
-                step()
-            except Exception:
-                if not failed:
-                    raise
-                log.exception("while stopping")
-        log.info("left the group")
+        close_in_order((self.policy.close, self.source.close), failed)

@@ -17,10 +17,8 @@ a batch still waiting for the primary is left uncommitted, to be read again.
 from __future__ import annotations
 
 import logging
-import signal
 import time
 from collections.abc import Callable
-from types import FrameType
 
 from confluent_kafka import Consumer, Message, Producer
 
@@ -33,6 +31,7 @@ from worker.kafka.consumer import BatchSource
 from worker.kafka.hold import Hold, LagExport
 from worker.kafka.offsets import AtLeastOnce
 from worker.kafka.producer import Outbox, producer_config
+from worker.member import GroupMember, close_in_order
 from worker.rescore.items import REVIEW_ITEM_READER_SCHEMA, Outcome, decode_items
 from worker.rescore.metrics import RescoreMetrics
 from worker.rescore.plan import Codecs, Plan, plan_batch
@@ -79,7 +78,7 @@ def rescore_producer(settings: Settings) -> Producer:
     return Producer(client_config(settings, **config))
 
 
-class RescoreWorker:
+class RescoreWorker(GroupMember):
     def __init__(
         self,
         settings: Settings,
@@ -134,16 +133,6 @@ class RescoreWorker:
     def _waiting(self, reason: str | None) -> None:
         self.metrics.waiting.set(0 if reason is None else 1)
         self.health.set_waiting(reason)
-
-    def stop(self, signum: int | None = None, _frame: FrameType | None = None) -> None:
-        if not self._stopping:
-            log.info("stopping (signal %s): finishing the batch in flight", signum)
-        self._stopping = True
-        self.health.stop()
-
-    def install_signal_handlers(self) -> None:
-        signal.signal(signal.SIGTERM, self.stop)
-        signal.signal(signal.SIGINT, self.stop)
 
     def run(self, max_batches: int | None = None) -> int:
         """Consume until stopped (or ``max_batches`` batches were re-scored)."""
@@ -231,18 +220,6 @@ class RescoreWorker:
             log.info("%d degraded answers superseded in review by the primary", escalated)
 
     def _shutdown(self, failed: bool) -> None:
-        """Settle and commit what is safe, then close everything — each step even if an
-        earlier one failed. After a failure in the loop, that failure is what propagates."""
+        """Settle and commit what is safe, then close everything (``close_in_order``)."""
         self.health.stop()
-        first: Exception | None = None
-        for step in (self.policy.close, self.source.close, self.runtime.close):
-            try:
-                step()
-            except Exception as exc:
-                if failed or first is not None:
-                    log.exception("while stopping")
-                else:
-                    first = exc
-        log.info("left the group")
-        if first is not None:
-            raise first
+        close_in_order((self.policy.close, self.source.close, self.runtime.close), failed)
