@@ -32,7 +32,7 @@ from numpy.typing import NDArray
 from worker.codec.avro import EventDecoder
 from worker.codec.errors import DecodeError, EncodeError
 from worker.codec.registry import SchemaRegistry
-from worker.codec.wire import HEADER_SIZE, MAGIC, header
+from worker.codec.wire import HEADER_SIZE, FramedBatch, header
 
 # A field's kind: a primitive type name, or a union's branch names (writer-only fields).
 Kind = str | tuple[str, ...]
@@ -47,8 +47,6 @@ COLUMN_DTYPES: dict[str, type[Any]] = {
     "bytes": object,
     "string": object,
 }
-# Reads look this far past a position (a varint); the buffer is padded so they never fail.
-_PAD = 16
 # 9 bytes of 7 bits: a varint longer than that (|value| >= 2**62) is left to fastavro.
 _VARINT_BYTES = 9
 _BYTE_INDEX = np.arange(_VARINT_BYTES)
@@ -305,28 +303,21 @@ class ColumnarDecoder:
     def decode_many(self, values: Sequence[bytes | None]) -> DecodedColumns:
         """Decode a batch. Only ``DecodeError`` is collected per row; a
         ``SchemaRegistryError`` propagates (the batch is fine and must be retried)."""
-        given: list[bytes] = [value or b"" for value in values]
-        lengths = np.fromiter(map(len, given), dtype=np.int64, count=len(given))
-        ends = np.cumsum(lengths)
-        starts = ends - lengths
-        raw = b"".join(given)
-        buf = np.frombuffer(raw + bytes(_PAD), dtype=np.uint8)
-        framed = (lengths >= HEADER_SIZE) & (buf[starts] == MAGIC)
-        head = buf[starts[:, None] + np.arange(1, HEADER_SIZE)].astype(np.int64)
-        schema_ids = (head[:, 0] << 24) | (head[:, 1] << 16) | (head[:, 2] << 8) | head[:, 3]
+        batch = FramedBatch.of(values)
         parts: list[tuple[NDArray[np.intp], dict[str, NDArray[Any]]]] = []
-        left = ~framed
-        for schema_id in np.unique(schema_ids[framed]).tolist():
-            rows = np.flatnonzero(framed & (schema_ids == schema_id))
+        left = ~batch.framed
+        for schema_id, rows in batch.by_schema():
             plan = self._plan(schema_id)
             if plan is None:
                 left[rows] = True
                 continue
-            cursor = _Cursor(buf, raw, starts[rows] + HEADER_SIZE, ends[rows])
-            columns = self._parse(cursor, plan, raw)
+            cursor = _Cursor(
+                batch.buf, batch.raw, batch.starts[rows] + HEADER_SIZE, batch.ends[rows]
+            )
+            columns = self._parse(cursor, plan, batch.raw)
             left[rows[~cursor.ok]] = True
             parts.append((rows[cursor.ok], columns))
-        failures = self._per_record(given, np.flatnonzero(left), parts)
+        failures = self._per_record(batch.given, np.flatnonzero(left), parts)
         return self._merge(parts, failures)
 
     def _plan(self, schema_id: int) -> _Plan | None:

@@ -6,6 +6,11 @@ Every Confluent serializer and Schema Registry aware tool reads and writes this 
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
 
 from worker.codec.errors import DecodeError, EncodeError
 
@@ -47,3 +52,40 @@ def unframe(value: bytes | None) -> tuple[int, memoryview]:
             "not written by a Schema Registry aware serializer",
         )
     return schema_id, memoryview(value)[HEADER_SIZE:]
+
+
+# Vectorized readers look up to 10 bytes past a position (a varint): the joined buffer of a
+# batch is padded by this much, so no read runs off its end.
+BATCH_PAD = 16
+
+
+@dataclass(frozen=True)
+class FramedBatch:
+    """A batch of values joined into one padded buffer: each value's span, whether it has
+    the Confluent header, and its schema id — what the columnar decoders start from."""
+
+    given: list[bytes]  # the values, None as b""
+    raw: bytes  # the values joined
+    buf: NDArray[np.uint8]  # ``raw`` padded with BATCH_PAD zero bytes
+    starts: NDArray[np.int64]
+    ends: NDArray[np.int64]
+    framed: NDArray[np.bool_]  # long enough for the header, and starting with the magic byte
+    schema_ids: NDArray[np.int64]  # meaningful where ``framed``
+
+    @classmethod
+    def of(cls, values: Sequence[bytes | None]) -> FramedBatch:
+        given = [value or b"" for value in values]
+        lengths = np.fromiter(map(len, given), dtype=np.int64, count=len(given))
+        ends = np.cumsum(lengths)
+        starts = ends - lengths
+        raw = b"".join(given)
+        buf = np.frombuffer(raw + bytes(BATCH_PAD), dtype=np.uint8)
+        framed = (lengths >= HEADER_SIZE) & (buf[starts] == MAGIC)
+        head = buf[starts[:, None] + np.arange(1, HEADER_SIZE)].astype(np.int64)
+        schema_ids = (head[:, 0] << 24) | (head[:, 1] << 16) | (head[:, 2] << 8) | head[:, 3]
+        return cls(given, raw, buf, starts, ends, framed, schema_ids)
+
+    def by_schema(self) -> Iterator[tuple[int, NDArray[np.intp]]]:
+        """Each schema id of the framed values, with the rows that carry it."""
+        for schema_id in np.unique(self.schema_ids[self.framed]).tolist():
+            yield schema_id, np.flatnonzero(self.framed & (self.schema_ids == schema_id))

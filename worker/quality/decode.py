@@ -20,13 +20,13 @@ import numpy as np
 from fastavro.types import Schema
 from numpy.typing import NDArray
 
-from worker.codec import HEADER_SIZE, MAGIC, DecodeError, EventDecoder, SchemaRegistry
+from worker.codec import HEADER_SIZE, DecodeError, EventDecoder, SchemaRegistry
+from worker.codec.wire import FramedBatch
 
 # What a wanted field becomes: "string" → S bytes, "long" → int64, "double" → float64, or an
 # enum's vocabulary → int8 codes in that vocabulary's order.
 Want = str | tuple[str, ...]
 
-_PAD = 16  # varint windows read up to 10 bytes past a position; the buffer is padded
 _VARINT_BYTES = 10
 _BYTE_INDEX = np.arange(_VARINT_BYTES)
 _SHIFTS = (7 * _BYTE_INDEX).astype(np.uint64)
@@ -166,28 +166,20 @@ class PrefixDecoder:
         return {name: _empty(want) for name, want in self.wanted.items()}
 
     def decode_many(self, values: Sequence[bytes | None]) -> Columns:
-        given = [value or b"" for value in values]
-        lengths = np.fromiter(map(len, given), dtype=np.int64, count=len(given))
-        ends = np.cumsum(lengths)
-        starts = ends - lengths
-        buf = np.frombuffer(b"".join(given) + bytes(_PAD), dtype=np.uint8)
-        framed = (lengths >= HEADER_SIZE) & (buf[starts] == MAGIC)
-        head = buf[starts[:, None] + np.arange(1, HEADER_SIZE)].astype(np.int64)
-        schema_ids = (head[:, 0] << 24) | (head[:, 1] << 16) | (head[:, 2] << 8) | head[:, 3]
+        batch = FramedBatch.of(values)
         parts: list[tuple[NDArray[np.intp], dict[str, NDArray[Any]]]] = []
-        left = ~framed
-        for schema_id in np.unique(schema_ids[framed]).tolist():
-            rows = np.flatnonzero(framed & (schema_ids == schema_id))
+        left = ~batch.framed
+        for schema_id, rows in batch.by_schema():
             steps = self._plan(schema_id)
             if steps is None:
                 left[rows] = True
                 continue
-            cursor = _Cursor(buf, starts[rows] + HEADER_SIZE, ends[rows])
+            cursor = _Cursor(batch.buf, batch.starts[rows] + HEADER_SIZE, batch.ends[rows])
             columns = self._read(cursor, steps)
             left[rows[~cursor.ok]] = True
             parts.append((rows[cursor.ok], {k: v[cursor.ok] for k, v in columns.items()}))
         decoded = Columns({})
-        self._per_record(given, np.flatnonzero(left), parts, decoded)
+        self._per_record(batch.given, np.flatnonzero(left), parts, decoded)
         decoded.data = self._merge(parts)
         return decoded
 
