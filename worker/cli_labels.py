@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import faulthandler
 import logging
-import signal
 
 from worker.cli_common import command_settings
 from worker.health import start_endpoint
+from worker.member import signals_while_starting
 
 log = logging.getLogger(__name__)
 
@@ -18,7 +17,7 @@ def labels_command() -> None:
     from worker.labels import LabelsConsumer, LabelsMetrics
 
     settings = command_settings()
-    faulthandler.register(signal.SIGUSR1, all_threads=True)
+    early = signals_while_starting()
     metrics = LabelsMetrics()
     consumer = LabelsConsumer(settings, metrics)
     port = settings.labels.metrics_port
@@ -26,5 +25,5 @@ def labels_command() -> None:
         host, variable = settings.worker.metrics_host, "FRAUD_LABELS__METRICS_PORT"
         server = start_endpoint(host, port, metrics.registry, consumer.health, variable)
         log.info("metrics, /healthz and /readyz on %s:%d", *server.server_address[:2])
-    consumer.install_signal_handlers()
+    consumer.install_signal_handlers(early)
     raise SystemExit(consumer.run())

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import faulthandler
 import logging
-import signal
 
 from worker.cli_common import command_settings
 from worker.health import start_endpoint
+from worker.member import signals_while_starting
 
 log = logging.getLogger(__name__)
 
@@ -20,10 +19,7 @@ def rescore_command() -> None:
     from worker.runtime import build_runtime
 
     settings = command_settings()
-    faulthandler.register(signal.SIGUSR1, all_threads=True)
-    early: list[int] = []  # a SIGTERM while starting up still means: stop cleanly
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda num, _frame: early.append(num))
+    early = signals_while_starting()
     runtime = build_runtime(settings)
     metrics = RescoreMetrics()
     try:
@@ -36,7 +32,5 @@ def rescore_command() -> None:
     except BaseException:
         runtime.close()
         raise
-    worker.install_signal_handlers()
-    if early:
-        worker.stop(early[0])
+    worker.install_signal_handlers(early)
     raise SystemExit(worker.run())

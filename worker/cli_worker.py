@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import faulthandler
 import json
 import logging
-import signal
 import time
 from datetime import UTC, datetime
 from http.server import ThreadingHTTPServer
@@ -39,6 +37,7 @@ from worker.errors import ConfigError, FraudWorkerError
 from worker.health import Health
 from worker.health import start_endpoint as serve_endpoint
 from worker.kafka.config import client_config, reader_config
+from worker.member import signals_while_starting
 from worker.settings import Settings, masked
 
 log = logging.getLogger(__name__)
@@ -51,11 +50,7 @@ def run_command() -> None:
     from worker.runtime import build_runtime
 
     settings = command_settings()
-    # `kill -USR1 <pid>` prints every thread's stack: where a stuck worker is stuck.
-    faulthandler.register(signal.SIGUSR1, all_threads=True)
-    early: list[int] = []  # a SIGTERM while starting up still means: stop cleanly
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda num, _frame: early.append(num))
+    early = signals_while_starting()
     runtime = build_runtime(settings)
     metrics = WorkerMetrics()
     worker = Worker(settings, runtime, metrics)  # exports load failures, Health reports them
@@ -73,9 +68,7 @@ def run_command() -> None:
             "to serve without them): %s",
             "; ".join(runtime.problems),
         )
-    worker.install_signal_handlers()
-    if early:
-        worker.stop(early[0])
+    worker.install_signal_handlers(early)
     raise SystemExit(worker.run())
 
 

@@ -4,6 +4,7 @@ each part in order even when an earlier one fails."""
 
 from __future__ import annotations
 
+import faulthandler
 import logging
 import signal
 from collections.abc import Callable, Sequence
@@ -27,9 +28,24 @@ class GroupMember:
         self._stopping = True
         self.health.stop()
 
-    def install_signal_handlers(self) -> None:
+    def install_signal_handlers(self, early: list[int] | None = None) -> None:
+        """SIGTERM/SIGINT stop the member from now on; one that came while it was being
+        built (``early``, from ``signals_while_starting``) stops it at once."""
         signal.signal(signal.SIGTERM, self.stop)
         signal.signal(signal.SIGINT, self.stop)
+        if early:
+            self.stop(early[0])
+
+
+def signals_while_starting() -> list[int]:
+    """Until the member installs its handlers: a SIGTERM/SIGINT still means stop cleanly,
+    and is remembered (the returned list) instead of killing a half-built member. Also
+    `kill -USR1 <pid>` prints every thread's stack: where a stuck member is stuck."""
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
+    early: list[int] = []
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda num, _frame: early.append(num))
+    return early
 
 
 def close_in_order(steps: Sequence[Callable[[], None]], failed: bool) -> None:
