@@ -5,8 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+import redis
 from numpy.typing import NDArray
 
+from worker.breaker import CircuitBreaker
+from worker.events import EventBatch
 from worker.ladder import Ladder, Source
 from worker.ladder.decision import DecisionPolicy
 from worker.ladder.default import SafeDefaultLevel
@@ -44,3 +47,41 @@ def ladder_of(*levels: object, rules: RuleSet | None = None, shadow_rate: float 
 
 def sources(out: ScoredBatch) -> list[str]:
     return [SOURCES[code].value for code in out.source]
+
+
+class FakeStore:
+    """Stands in for the Redis feature store (zero history); fails while ``fail``; counts
+    reads and writes."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.fail = fail
+        self.reads = 0
+        self.updates = 0
+
+    def aggregates(self, batch: EventBatch) -> tuple[np.ndarray, np.ndarray]:
+        self.reads += 1
+        if self.fail:
+            raise redis.ConnectionError("connection refused")
+        zeros = np.zeros((len(batch), 3, 2), dtype=np.int64)
+        return zeros, zeros.copy()
+
+    def update_commands(self, batch: EventBatch) -> list[list[str]]:
+        self.updates += 1
+        return [["UPDATE", str(len(batch))]]
+
+
+class SentWrites:
+    """Keeps the commands a level sends instead of sending them to Redis."""
+
+    def __init__(self) -> None:
+        self.sent: list[list[list[str]]] = []
+        self.skipped: dict[str, int] = {}
+
+    def send(self, breaker: CircuitBreaker, commands: list[list[str]]) -> None:
+        self.sent.append(commands)
+
+    def wait(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass

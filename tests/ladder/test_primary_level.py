@@ -6,11 +6,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
-import redis
 
 from tests.factories import make_batch
+from tests.ladder.fakes import FakeStore, SentWrites
 from tests.onnx_models import (
     models_dir_with_primary,
     nan_model,
@@ -34,41 +33,6 @@ from worker.models.manifest import load_manifest
 from worker.models.primary import PrimaryModel
 
 N_FEATURES = len(EVENT_FEATURES) + len(STATEFUL_FEATURES)
-
-
-class FakeStore:
-    """Stands in for the Redis feature store in these unit tests (zero history)."""
-
-    def __init__(self, fail: bool = False) -> None:
-        self.fail = fail
-        self.updates = 0
-
-    def aggregates(self, batch: EventBatch) -> tuple[np.ndarray, np.ndarray]:
-        if self.fail:
-            raise redis.ConnectionError("connection refused")
-        zeros = np.zeros((len(batch), 3, 2), dtype=np.int64)
-        return zeros, zeros.copy()
-
-    def update_commands(self, batch: EventBatch) -> list[list[str]]:
-        self.updates += 1
-        return [["UPDATE", str(len(batch))]]
-
-
-class SentWrites:
-    """Keeps the commands the level sends instead of sending them to Redis."""
-
-    def __init__(self) -> None:
-        self.sent: list[list[list[str]]] = []
-        self.skipped: dict[str, int] = {}
-
-    def send(self, breaker: CircuitBreaker, commands: list[list[str]]) -> None:
-        self.sent.append(commands)
-
-    def wait(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
 
 
 class FakeClock:

@@ -11,8 +11,8 @@ from sklearn.metrics import average_precision_score
 
 from tests.quality.synthetic import START_MS, results
 from worker.events import MS_PER_DAY
+from worker.ids import id_hash
 from worker.quality.follow import LiveMetrics, summary_line
-from worker.quality.keys import id_hash
 from worker.quality.live import LiveConfig, RollingQuality
 from worker.quality.results import REVIEW, SOURCE_NAMES, Results
 

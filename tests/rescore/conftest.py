@@ -19,6 +19,7 @@ from onnx import helper, numpy_helper
 
 from tests.factories import BASE_EVENT
 from tests.kafka.stubs import Key, StubConsumer, StubMessage, StubProducer
+from tests.ladder.fakes import FakeStore, SentWrites
 from tests.onnx_models import models_dir_with_primary
 from worker.breaker import BreakerConfig, CircuitBreaker
 from worker.codec import (
@@ -28,7 +29,6 @@ from worker.codec import (
     default_schemas_dir,
     load_schema,
 )
-from worker.events import EventBatch
 from worker.features.event import EVENT_FEATURES
 from worker.features.stateful import STATEFUL_FEATURES
 from worker.ladder.core import Ladder
@@ -101,41 +101,6 @@ def degraded_item(
         "supersedes": None,
     }
     return DEGRADED.encode(item)
-
-
-class FakeStore:
-    """The feature store's read (zero history), failing while ``fail``; counts any write."""
-
-    def __init__(self) -> None:
-        self.fail = False
-        self.reads = 0
-        self.updates = 0
-
-    def aggregates(self, batch: EventBatch) -> tuple[np.ndarray, np.ndarray]:
-        self.reads += 1
-        if self.fail:
-            raise redis.ConnectionError("connection refused")
-        zeros = np.zeros((len(batch), 3, 2), dtype=np.int64)
-        return zeros, zeros.copy()
-
-    def update_commands(self, batch: EventBatch) -> list[list[str]]:
-        self.updates += 1
-        return [["UPDATE", str(len(batch))]]
-
-
-class SentWrites:
-    def __init__(self) -> None:
-        self.sent: list[Any] = []
-        self.skipped: dict[str, int] = {}
-
-    def send(self, breaker: CircuitBreaker, commands: Any) -> None:
-        self.sent.append(commands)
-
-    def wait(self) -> None:
-        return None
-
-    def close(self) -> None:
-        return None
 
 
 @dataclass

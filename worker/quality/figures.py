@@ -16,8 +16,8 @@ from numpy.typing import NDArray
 from sklearn.metrics import precision_recall_curve
 
 from worker.events import MS_PER_DAY
+from worker.ids import is_in
 from worker.quality.days import DayRange, day_date
-from worker.quality.keys import is_in
 from worker.quality.results import (
     BLOCK,
     REVIEW,

@@ -32,7 +32,7 @@ from numpy.typing import NDArray
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from worker.events import MS_PER_DAY
-from worker.quality.keys import id_hash
+from worker.ids import id_hash
 from worker.quality.results import BLOCK, REVIEW, SOURCE_NAMES, last_of_groups
 
 ALL = "all"

@@ -11,8 +11,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from worker.events import MS_PER_DAY
+from worker.ids import id_words, is_in
 from worker.ladder.types import DECISIONS, SOURCES
-from worker.quality.keys import id_words, is_in
 
 SOURCE_NAMES: tuple[str, ...] = tuple(source.value for source in SOURCES)
 DECISION_NAMES: tuple[str, ...] = tuple(decision.value for decision in DECISIONS)

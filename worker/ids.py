@@ -1,5 +1,8 @@
 """Transaction ids (fixed-width bytes) as numbers: exact sort keys and a 64-bit hash.
 
+One hash for every sample of ids: the workers' shadow sample, the live tracker's, and the
+joins of the evaluation.
+
 Sorting 4 million ``S`` strings takes numpy about 9 s; the same ids as big-endian 64-bit
 words sort (``lexsort``) in under 2 s, in the same order. The hash joins and samples ids
 in both the offline evaluation and the live tracker; it ignores the zero padding of ``S``
