@@ -196,6 +196,7 @@ class StackSettings(_Frozen):
     kafka_port: Port = 19092
     controller_port: Port = 19093
     redis_port: Port = 16379
+    postgres_port: Port = 15432
     kafka_heap_mb: int = Field(default=512, ge=128)
     ready_timeout_s: FiniteSeconds = 90.0
 
@@ -225,6 +226,54 @@ class RescoreSettings(_Frozen):
     # While the primary or the feature store is down a batch waits and is tried again.
     retry_wait_s: FiniteSeconds = 1.0
     metrics_port: int = Field(default=9402, ge=0, le=65535)
+
+
+class TriageSettings(_Frozen):
+    """``fraud-worker triage``: the analysts' web app over the review queue."""
+
+    # SQLAlchemy URL of the queue's database; unset: SQLite at ``data_dir/triage.db``.
+    # PostgreSQL: ``postgresql+psycopg://user:password@host:5432/db``.
+    database_url: str | None = None
+    data_dir: Path = Path(".triage")
+    # Loopback unless told (a container sets 0.0.0.0).
+    host: str = Field(default="127.0.0.1", min_length=1)
+    port: Port = 8400
+    # Signs the session cookies; unset: generated once into ``data_dir/secret_key`` (0600).
+    secret_key: str | None = Field(default=None, min_length=32)
+    # Send the session cookie over HTTPS only (set behind a TLS-terminating proxy).
+    https_only: bool = False
+    session_max_age_s: int = Field(default=8 * 3600, ge=60)
+    # A claim nobody renews is free again after this long.
+    claim_ttl_s: int = Field(default=900, ge=10)
+    # Its own consumer group over the review and degraded topics.
+    group_id: str = Field(default="fraud-triage", min_length=1)
+    batch_max: int = Field(default=500, ge=1, le=100_000)
+    batch_wait_ms: int = Field(default=200, ge=0, le=10_000)
+    # While the database is down a batch waits and is stored again (never skipped).
+    retry_wait_s: FiniteSeconds = 1.0
+    # Queue degraded answers too (``topics.degraded``), for a lead to close in bulk.
+    include_degraded: bool = True
+    # How often decisions waiting for the labels topic are published.
+    publish_interval_ms: int = Field(default=500, ge=10, le=60_000)
+    page_size: int = Field(default=50, ge=1, le=1000)
+
+    @field_validator("database_url")
+    @classmethod
+    def _a_database_url(cls, url: str | None) -> str | None:
+        if url is not None:
+            from sqlalchemy.engine import make_url
+            from sqlalchemy.exc import ArgumentError
+
+            try:
+                parsed = make_url(url)
+            except ArgumentError:
+                raise ValueError(
+                    "not a database URL; write sqlite:///path/to/triage.db or "
+                    "postgresql+psycopg://user:password@host:5432/db"
+                ) from None
+            if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+                raise ValueError("only sqlite:/// and postgresql+psycopg:// URLs are supported")
+        return url
 
 
 class TopicSettings(_Frozen):
@@ -275,6 +324,7 @@ class Settings(BaseSettings):
     topics: TopicSettings = TopicSettings()
     labels: LabelsSettings = LabelsSettings()
     rescore: RescoreSettings = RescoreSettings()
+    triage: TriageSettings = TriageSettings()
 
     @classmethod
     def settings_customise_sources(
@@ -295,6 +345,11 @@ class Settings(BaseSettings):
     def kafka_bootstrap(self) -> str:
         """The bootstrap servers in use: the configured ones, else the local stack's."""
         return self.kafka.bootstrap_servers or f"127.0.0.1:{self.stack.kafka_port}"
+
+    @property
+    def triage_database_url(self) -> str:
+        """The queue's database: the configured URL, else SQLite in the triage data dir."""
+        return self.triage.database_url or f"sqlite:///{self.triage.data_dir / 'triage.db'}"
 
     @property
     def redis_url(self) -> str:

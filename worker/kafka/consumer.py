@@ -13,7 +13,7 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
@@ -107,11 +107,12 @@ class BatchSource:
     def __init__(
         self,
         consumer: Consumer,
-        topic: str,
+        topic: str | Sequence[str],
         on_broker: Callable[[bool], None] = lambda up: None,
     ) -> None:
         self.consumer = consumer
-        self.topic = topic
+        # One topic (the worker, labels, re-score) or several (the triage queue).
+        self.topics = [topic] if isinstance(topic, str) else list(topic)
         self.on_broker = on_broker
         # Replaced, never mutated: other threads (readiness, tests) read it while it changes.
         self.owned: frozenset[Key] = frozenset()
@@ -128,7 +129,7 @@ class BatchSource:
         cls,
         settings: Settings,
         on_broker: Callable[[bool], None] = lambda up: None,
-        topic: str | None = None,
+        topic: str | Sequence[str] | None = None,
         group_id: str | None = None,
     ) -> BatchSource:
         """A real consumer whose statistics and errors feed ``on_broker``: of the input topic
@@ -159,7 +160,7 @@ class BatchSource:
     def subscribe(self, listener: RebalanceListener) -> None:
         self._listener = listener
         self.consumer.subscribe(
-            [self.topic], on_assign=self._assigned, on_revoke=self._revoked, on_lost=self._lost
+            self.topics, on_assign=self._assigned, on_revoke=self._revoked, on_lost=self._lost
         )
 
     def next_batch(self, batch_max: int, wait_s: float) -> list[Message]:
