@@ -1,18 +1,19 @@
 # The two commands: `make demo` and `make test`. Both create the venv, install the package,
-# and bring up the local stack (a real Kafka broker from Maven jars and a real Redis).
+# and bring up the local stack (a real Kafka broker from Maven jars, a real Redis and a real
+# PostgreSQL from Debian's packages); `make test` also makes sure Debian's Chromium is there.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: help install up down status lint test demo bench live chaos clean
+.PHONY: help install up down status browser lint test demo bench live chaos clean
 
 help:
 	@echo "make demo   - set up everything and run the main job"
 	@echo "make test   - set up everything, lint, and run the tests"
 	@echo "make bench  - end-to-end and scoring-core benchmarks (results in bench/results/)"
 	@echo "make live   - a simulated half-year through real workers: live quality per level"
-	@echo "make down   - stop the local Kafka and Redis that the stack started"
+	@echo "make down   - stop the local Kafka, Redis and PostgreSQL that the stack started"
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is needed: set PYTHON=python3.11")'
@@ -32,11 +33,15 @@ down:
 status: install
 	$(BIN)/fraud-worker stack status
 
+# Debian's Chromium for the triage app's browser tests (installed when missing and root).
+browser: install
+	$(BIN)/fraud-worker stack browser
+
 lint: install
 	$(BIN)/ruff check worker tests
 	$(BIN)/mypy worker
 
-test: lint up
+test: lint up browser
 	$(BIN)/pytest
 
 demo: up

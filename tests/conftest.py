@@ -1,6 +1,6 @@
-"""Shared fixtures. Integration tests use the real Kafka broker and Redis of the local stack,
-started once per session (``make test`` has already started it; ``up`` reuses it). When they
-cannot be started the tests fail: they are never skipped.
+"""Shared fixtures. Integration tests use the real Kafka broker, Redis and PostgreSQL of the
+local stack, started once per session (``make test`` has already started it; ``up`` reuses
+it). When they cannot be started the tests fail: they are never skipped.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ def settings() -> Settings:
 
 @pytest.fixture(scope="session")
 def live_stack(settings: Settings) -> Settings:
-    """Kafka and Redis are up and answering (started here if they were not)."""
-    Stack(settings).up()
+    """Kafka, Redis and PostgreSQL are up and answering (started here if they were not)."""
+    Stack(settings, with_postgres=True).up()
     return settings
 
 

@@ -10,8 +10,11 @@ from worker.cli_common import command_settings
 from worker.kafka.config import client_config
 from worker.kafka.topics import describe_topics, ensure_topics
 from worker.stack import Stack
+from worker.stack.browser import chromium_executable, chromium_version
 
-stack_app = typer.Typer(help="The local Kafka broker and Redis server.", no_args_is_help=True)
+stack_app = typer.Typer(
+    help="The local Kafka broker, Redis and PostgreSQL servers.", no_args_is_help=True
+)
 topics_app = typer.Typer(help="The worker's topics.", no_args_is_help=True)
 
 
@@ -19,9 +22,9 @@ topics_app = typer.Typer(help="The worker's topics.", no_args_is_help=True)
 def stack_up(
     topics: bool = typer.Option(True, help="Also create the worker's topics."),
 ) -> None:
-    """Start Kafka and Redis (or reuse the running ones) and wait until both answer."""
+    """Start Kafka, Redis and PostgreSQL (or reuse the running ones) and wait until each answers."""
     settings = command_settings()
-    status = Stack(settings).up()
+    status = Stack(settings, with_postgres=True).up()
     typer.echo(status.describe())
     if topics:
         _create_topics()
@@ -30,13 +33,21 @@ def stack_up(
 @stack_app.command("down")
 def stack_down() -> None:
     """Stop the servers this stack started; nothing else is touched."""
-    typer.echo(Stack(command_settings()).down().describe())
+    typer.echo(Stack(command_settings(), with_postgres=True).down().describe())
 
 
 @stack_app.command("status")
 def stack_status() -> None:
     """Say what runs where."""
-    typer.echo(Stack(command_settings()).status().describe())
+    typer.echo(Stack(command_settings(), with_postgres=True).status().describe())
+
+
+@stack_app.command("browser")
+def stack_browser() -> None:
+    """Make sure Debian's Chromium is installed (for the browser tests); say where and which."""
+    command_settings()
+    executable = chromium_executable()
+    typer.echo(f"chromium {executable} ({chromium_version(executable)})")
 
 
 @topics_app.command("create")

@@ -1,19 +1,23 @@
-"""``up`` / ``down`` / ``status`` over the stack's Kafka broker and Redis server.
+"""``up`` / ``down`` / ``status`` over the stack's Kafka broker, Redis and PostgreSQL servers.
 
-``up`` is idempotent: a server this stack started that still answers is reused. A Kafka or
-Redis address given in the settings is used as it is, and nothing is started for it.
+``up`` is idempotent: a server this stack started that still answers is reused. A Kafka,
+Redis or PostgreSQL address given in the settings is used as it is, and nothing is started
+for it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import psycopg
 from confluent_kafka import KafkaException
 from redis import RedisError
 
 from worker.errors import StackError
 from worker.settings import Settings
+from worker.stack import process
 from worker.stack.kafka import KafkaNode, probe_broker
+from worker.stack.postgres import PostgresNode, check_answers, external_postgres_url, masked_url
 from worker.stack.redis import RedisNode, ping
 
 
@@ -28,23 +32,33 @@ class ServiceStatus:
 
     def describe(self) -> str:
         owner = f" (pid {self.pid})" if self.pid else ""
-        return f"{self.name:<6} {self.state:<8} {self.address}{owner}"
+        return f"{self.name:<8} {self.state:<8} {self.address}{owner}"
 
 
 @dataclass(frozen=True)
 class StackStatus:
     kafka: ServiceStatus
     redis: ServiceStatus
+    postgres: ServiceStatus
 
     def describe(self) -> str:
-        return f"{self.kafka.describe()}\n{self.redis.describe()}"
+        return "\n".join(s.describe() for s in (self.kafka, self.redis, self.postgres))
+
+
+# Where the demo records the triage app it started (``worker.demo_triage``).
+TRIAGE_PID = "triage/triage.pid"
 
 
 class Stack:
-    """The local stack described by ``settings.stack``."""
+    """The local stack described by ``settings.stack``.
 
-    def __init__(self, settings: Settings) -> None:
+    ``up`` starts PostgreSQL only ``with_postgres``: the chaos suite's and the manager tests'
+    second stacks need no database, and would otherwise contend for its one port.
+    """
+
+    def __init__(self, settings: Settings, with_postgres: bool = False) -> None:
         self.settings = settings
+        self.with_postgres = with_postgres
         root = settings.stack.dir.resolve()
         self.kafka = KafkaNode(
             root / "kafka",
@@ -53,6 +67,9 @@ class Stack:
             settings.stack.kafka_heap_mb,
         )
         self.redis = RedisNode(root / "redis", settings.stack.redis_port)
+        self.postgres = PostgresNode(root / "postgres", settings.stack.postgres_port)
+        # The demo's triage app, a client of the servers: stopped first.
+        self.triage_pid_path = root / TRIAGE_PID
 
     def up(self) -> StackStatus:
         """Start what is not running yet, wait until each server answers, report."""
@@ -69,16 +86,35 @@ class Stack:
             if self.redis.record() is None:
                 self.redis.start()
             self.redis.wait_ready(timeout_s)
+        if self.with_postgres:
+            self._postgres_up(timeout_s)
         return self.status()
+
+    def _postgres_up(self, timeout_s: float) -> None:
+        if external_postgres_url(self.settings):
+            self._check_external_postgres()
+            return
+        if self.postgres.record() is None:
+            self.postgres.start()
+        self.postgres.wait_ready(timeout_s)
 
     def down(self) -> StackStatus:
         """Stop only the processes this stack started; external servers are left alone."""
+        app = process.read_pid_file(self.triage_pid_path)
+        if app is not None:
+            process.stop(app)
+            self.triage_pid_path.unlink(missing_ok=True)
         self.kafka.stop()
         self.redis.stop()
+        self.postgres.stop()
         return self.status()
 
     def status(self) -> StackStatus:
-        return StackStatus(kafka=self._kafka_status(), redis=self._redis_status())
+        return StackStatus(
+            kafka=self._kafka_status(),
+            redis=self._redis_status(),
+            postgres=self._postgres_status(),
+        )
 
     def _kafka_status(self) -> ServiceStatus:
         if self.settings.kafka.bootstrap_servers:
@@ -93,6 +129,15 @@ class Stack:
         record = self.redis.record()
         state = "running" if record else "stopped"
         return ServiceStatus("redis", self.redis.url, state, record.pid if record else None)
+
+    def _postgres_status(self) -> ServiceStatus:
+        external = external_postgres_url(self.settings)
+        if external:
+            return ServiceStatus("postgres", masked_url(external), "external")
+        record = self.postgres.record()
+        state = "running" if record else "stopped"
+        pid = record.pid if record else None
+        return ServiceStatus("postgres", self.postgres.address, state, pid)
 
     def _check_external_kafka(self) -> None:
         bootstrap = self.settings.kafka_bootstrap
@@ -110,6 +155,17 @@ class Stack:
             raise StackError(
                 f"the Redis at FRAUD_REDIS__URL={_mask_url(self.settings.redis_url)} does not "
                 f"answer: {exc}"
+            ) from exc
+
+    def _check_external_postgres(self) -> None:
+        url = external_postgres_url(self.settings) or ""
+        try:
+            check_answers(url, timeout_s=10.0)
+        except psycopg.Error as exc:
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise StackError(
+                f"the PostgreSQL at FRAUD_TRIAGE__DATABASE_URL={masked_url(url)} does not "
+                f"answer ({reason}); start it, or unset the variable to use the stack's own"
             ) from exc
 
 

@@ -125,9 +125,9 @@ def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
     return True
 
 
-def require_free_port(port: int, what: str, setting: str) -> None:
+def require_free_port(port: int, what: str, setting: str, host: str = "127.0.0.1") -> None:
     """Fail with the fix when another process holds the port."""
-    if not port_is_free(port):
+    if not port_is_free(port, host):
         raise StackError(
             f"port {port} for {what} is taken by another process; stop it, or pick another "
             f"port with {setting}=<port>"
