@@ -15,6 +15,7 @@ from worker.cli_labels import labels_command
 from worker.cli_rescore import rescore_command
 from worker.cli_stack import stack_app, topics_app
 from worker.cli_train import train_command
+from worker.cli_triage import triage_app
 from worker.cli_worker import (
     check_config_command,
     demo_command,
@@ -32,6 +33,7 @@ app = typer.Typer(
 app.add_typer(stack_app, name="stack")
 app.add_typer(topics_app, name="topics")
 app.add_typer(bench_app, name="bench")
+app.add_typer(triage_app, name="triage")
 app.command("train")(train_command)
 app.command("run")(run_command)
 app.command("labels")(labels_command)

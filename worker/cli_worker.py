@@ -345,8 +345,9 @@ def demo_command(
     outage_s: Annotated[float, typer.Option(min=0, help="How long Redis is stopped midway.")] = 5,
 ) -> None:
     """The main job: stream simulated events and their chargebacks through two workers, the
-    labels consumer and the re-scorer; fail Redis midway; summarize the ladder and the loop."""
+    labels consumer and the re-scorer, into the analysts' triage app; fail Redis midway;
+    summarize the ladder and the loop."""
     from worker.demo import run_demo
 
     settings = command_settings(level="WARNING")
-    typer.echo(run_demo(settings, events, rate, outage_s))
+    typer.echo(run_demo(settings, events, rate, outage_s, announce=typer.echo))

@@ -19,7 +19,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,7 @@ from worker.demo_loop import (
     review_stream,
     risk_table,
 )
+from worker.demo_triage import queue_summary, start_demo_triage
 from worker.kafka.config import client_config, reader_config
 from worker.kafka.topics import caught_up, end_offsets, ensure_topics
 from worker.quality.figures import evaluate_columns
@@ -273,10 +274,18 @@ def collect_outputs(settings: Settings, starts: dict[str, list[TopicPartition]])
     )
 
 
-def run_demo(settings: Settings, events: int, rate: float, outage_s: float) -> str:
+def run_demo(
+    settings: Settings,
+    events: int,
+    rate: float,
+    outage_s: float,
+    announce: Callable[[str], None] = print,
+) -> str:
     probe_broker(settings)
     stack = Stack(settings)
     ensure_topics(AdminClient(client_config(settings)), settings.topics.all_topics())
+    triage = start_demo_triage(settings)
+    announce(triage.describe())
     seed = int(time.time()) % 100_000  # fresh transaction ids every run
     transactions = simulate(replace(DEMO_SIMULATION, seed=seed))
     feed = chargebacks(transactions, seed, ChargebackConfig())
@@ -308,6 +317,8 @@ def run_demo(settings: Settings, events: int, rate: float, outage_s: float) -> s
             summarize(run, results, expected, codes, len(outputs.review), outputs.dead_letters),
             "",
             *loop_summary(run, results, outputs, frauds, watch),
+            "",
+            queue_summary(settings, triage),
         ]
     )
 

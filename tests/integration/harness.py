@@ -32,6 +32,7 @@ READERS = {
     "review": "review_item.v1.avsc",
     "item": "review_item.v2.avsc",  # review and degraded items, with priority
     "dead_letter": "dead_letter.v1.avsc",
+    "label": "label.v1.avsc",
 }
 
 

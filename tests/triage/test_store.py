@@ -261,3 +261,12 @@ def test_users(store: QueueStore) -> None:
     with pytest.raises(NotFound):
         store.set_password("nobody", "x")
     store.ping()
+
+
+def test_an_items_own_bad_amount_is_stored_as_unknown(store: QueueStore) -> None:
+    bad = incoming("nan", amount=float("nan"), reasons=["input:invalid_amount"])
+    assert store.store_items([bad, incoming("ok")]).inserted == 2
+    rows = {r.transaction_id: r for r in store.queue(QueueFilter()).rows}
+    assert rows["nan"].amount is None and rows["nan"].priority == 0.0
+    assert rows["ok"].amount == 120.0
+    assert store.item(rows["nan"].id).event["amount"] is None

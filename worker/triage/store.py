@@ -7,6 +7,7 @@ PostgreSQL alike. The clock is injected (tests of claim expiry).
 
 from __future__ import annotations
 
+import math
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -447,8 +448,20 @@ def _classify(items: Iterable[IncomingItem], existing: dict[str, tuple[str, str]
     return StoreReport(inserted=inserted, superseded=superseded, repeated=repeated)
 
 
+def _finite(value: Any) -> Any:
+    """Non-finite floats as None, in nested records too: an event's own bad value (a NaN
+    amount, flagged by the worker) must not make its item unstorable — JSON has no NaN."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite(inner) for key, inner in value.items()}
+    if isinstance(value, list):
+        return [_finite(inner) for inner in value]
+    return value
+
+
 def _item_values(item: IncomingItem, now: int) -> dict[str, Any]:
-    result, event = item.result, item.event
+    result, event = _finite(item.result), _finite(item.event)
     return {
         "transaction_id": item.transaction_id,
         "kind": item.kind.value,
@@ -463,15 +476,15 @@ def _item_values(item: IncomingItem, now: int) -> dict[str, Any]:
         "merchant_category": event["merchant_category"],
         "channel": event["channel"],
         "country": event["country"],
-        "score": result["score"],
+        "score": result["score"] if result["score"] is not None else 0.0,
         "decision": result["decision"],
         "source": result["source"],
-        "priority": item.priority,
+        "priority": _finite(item.priority) or 0.0,
         "review_reasons": list(item.review_reasons),
         "reasons_text": " " + " ".join(item.review_reasons) + " ",
         "event": event,
         "result": result,
-        "supersedes": item.supersedes,
+        "supersedes": _finite(item.supersedes),
         "source_topic": item.topic,
         "source_partition": item.partition,
         "source_offset": item.offset,

@@ -135,7 +135,7 @@ class QueueRow:
     status: Status
     scored_at_ms: int
     event_time_ms: int
-    amount: float
+    amount: float | None  # None: the event's amount was not a finite number
     currency: str
     merchant_category: str
     channel: str
@@ -166,7 +166,7 @@ class HistoryRow:
     id: int
     transaction_id: str
     event_time_ms: int
-    amount: float
+    amount: float | None
     currency: str
     score: float
     decision: str

@@ -30,7 +30,8 @@ class Item(Base):
     event_time_ms: Mapped[int] = mapped_column(BigInteger)
     scored_at_ms: Mapped[int] = mapped_column(BigInteger)
     stored_at_ms: Mapped[int] = mapped_column(BigInteger)
-    amount: Mapped[float] = mapped_column(Float)
+    # None when the event's own amount was not a finite number (flagged invalid_amount).
+    amount: Mapped[float | None] = mapped_column(Float, nullable=True)
     currency: Mapped[str] = mapped_column(String(8))
     merchant_category: Mapped[str] = mapped_column(String(NAME_CHARS))
     channel: Mapped[str] = mapped_column(String(NAME_CHARS))

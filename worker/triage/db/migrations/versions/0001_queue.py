@@ -40,7 +40,7 @@ def upgrade() -> None:
         sa.Column("event_time_ms", sa.BigInteger(), nullable=False),
         sa.Column("scored_at_ms", sa.BigInteger(), nullable=False),
         sa.Column("stored_at_ms", sa.BigInteger(), nullable=False),
-        sa.Column("amount", sa.Float(), nullable=False),
+        sa.Column("amount", sa.Float(), nullable=True),
         sa.Column("currency", sa.String(length=8), nullable=False),
         sa.Column("merchant_category", sa.String(length=64), nullable=False),
         sa.Column("channel", sa.String(length=64), nullable=False),

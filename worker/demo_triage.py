@@ -1,0 +1,114 @@
+"""The demo's triage app: started once beside the stack (it keeps serving after the demo, so a
+newcomer can work the queue the demo filled), with a demo analyst and a demo lead.
+
+It is a stack-owned process (a pid file under the stack's folder): a second demo reuses it,
+``make down`` stops it.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.request import urlopen
+
+from worker.errors import StackError
+from worker.settings import Settings
+from worker.stack import process
+from worker.stack.manager import TRIAGE_PID
+from worker.triage.service import ensure_user, open_store
+from worker.triage.types import Role
+
+DEMO_ACCOUNTS = (("analyst", Role.ANALYST), ("lead", Role.LEAD))
+
+
+@dataclass(frozen=True)
+class DemoTriage:
+    url: str
+    accounts: dict[str, str]  # user name → password
+    log_path: Path
+    reused: bool
+
+    def describe(self) -> str:
+        logins = ", ".join(f"{name} / {password}" for name, password in self.accounts.items())
+        started = "already running" if self.reused else "started"
+        return (
+            f"triage app {started}: open {self.url} and log in as {logins}\n"
+            f"  (it keeps serving after the demo; `make down` stops it; log: {self.log_path})"
+        )
+
+
+def triage_paths(settings: Settings) -> tuple[Path, Path]:
+    """The app's pid file and log, under the stack's folder."""
+    pid_path = settings.stack.dir.resolve() / TRIAGE_PID
+    return pid_path, pid_path.with_suffix(".log")
+
+
+def start_demo_triage(settings: Settings, ready_timeout_s: float = 60) -> DemoTriage:
+    """Fresh passwords for the demo accounts, and the app serving (started when it is not)."""
+    store = open_store(settings)
+    accounts = {}
+    for name, role in DEMO_ACCOUNTS:
+        accounts[name] = secrets.token_urlsafe(9)
+        ensure_user(store, name, accounts[name], role)
+    store.engine.dispose()
+    pid_path, log_path = triage_paths(settings)
+    options = settings.triage
+    url = f"http://{options.host}:{options.port}/"
+    running = process.read_pid_file(pid_path)
+    reused = running is not None and process.is_running(running)
+    if not reused:
+        process.require_free_port(
+            options.port, "the triage app", "FRAUD_TRIAGE__PORT", options.host
+        )
+        command = [sys.executable, "-m", "worker", "triage"]
+        process.spawn(command, log_path, pid_path, dict(os.environ))
+    _wait_healthy(url, log_path, ready_timeout_s)
+    return DemoTriage(url, accounts, log_path, reused)
+
+
+def stop_demo_triage(settings: Settings) -> None:
+    pid_path, _log = triage_paths(settings)
+    record = process.read_pid_file(pid_path)
+    if record is not None:
+        process.stop(record)
+    pid_path.unlink(missing_ok=True)
+
+
+def _wait_healthy(url: str, log_path: Path, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with urlopen(f"{url}healthz", timeout=1) as answer:
+                if answer.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise StackError(
+        f"the triage app did not answer on {url} within {timeout_s:.0f} s; the end of "
+        f"{log_path}:\n{process.tail(log_path)}"
+    )
+
+
+def queue_summary(settings: Settings, triage: DemoTriage, wait_s: float = 30) -> str:
+    """What the analysts' queue holds once the app has caught up with the review topics."""
+    store = open_store(settings)
+    deadline = time.monotonic() + wait_s
+    stats = store.stats()
+    while time.monotonic() < deadline:  # the app consumes while the demo summarizes
+        time.sleep(1)
+        latest = store.stats()
+        if (latest.open_review, latest.open_degraded) == (stats.open_review, stats.open_degraded):
+            break
+        stats = latest
+    store.engine.dispose()
+    return "\n".join(
+        [
+            f"the analysts' queue: {stats.open_review} open review items, "
+            f"{stats.open_degraded} degraded answers for a lead to close",
+            triage.describe(),
+        ]
+    )
