@@ -10,7 +10,6 @@ from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Annotated, Any
 
-import numpy as np
 import typer
 from confluent_kafka import (
     OFFSET_BEGINNING,
@@ -30,7 +29,6 @@ from worker.codec import (
     SchemaRegistry,
     default_schemas_dir,
     load_schema,
-    unframe,
 )
 from worker.codec.configured import schema_registry
 from worker.errors import ConfigError, FraudWorkerError
@@ -275,35 +273,21 @@ def review_command(
 
 
 class ReviewItems:
-    """Review items of any schema version, read as v2 records. A v1 item has no priority:
-    it gets the one the worker gives today (score x amount, ``expected_loss``)."""
-
-    READER_SCHEMA = "review_item.v2.avsc"
+    """Review items of any schema version, read as v2 records, each with the queue's
+    priority (``ItemPriority``: a v1 item gets score x amount)."""
 
     def __init__(self, registry: SchemaRegistry) -> None:
-        self.registry = registry
-        self.decoder = EventDecoder(
-            registry, load_schema(default_schemas_dir() / self.READER_SCHEMA)
-        )
-        self._with_priority: dict[int, bool] = {}
+        # Here, not at the top: the scoring ladder it pulls in is of no use to other commands.
+        from worker.triage.items import REVIEW_ITEM_READER_SCHEMA, ItemPriority
+
+        reader = load_schema(default_schemas_dir() / REVIEW_ITEM_READER_SCHEMA)
+        self.decoder = EventDecoder(registry, reader)
+        self.priority = ItemPriority(registry)
 
     def decode(self, value: bytes | None) -> dict[str, Any]:
         item = self.decoder.decode(value)
-        schema_id, _ = unframe(value)
-        if not self._written_with_priority(schema_id):
-            from worker.ladder.decision import expected_loss
-
-            score, amount = item["result"]["score"], item["event"]["amount"]
-            item["priority"] = expected_loss(np.array([score]), np.array([amount])).item()
+        item["priority"] = self.priority.of(value, item)
         return item
-
-    def _written_with_priority(self, schema_id: int) -> bool:
-        known = self._with_priority.get(schema_id)
-        if known is None:
-            writer = self.registry.schema(schema_id)
-            fields = writer.get("fields", []) if isinstance(writer, dict) else []
-            known = self._with_priority[schema_id] = any(f["name"] == "priority" for f in fields)
-        return known
 
 
 def _partitions(consumer: Consumer, topic: str, variable: str) -> list[int]:

@@ -1,6 +1,6 @@
 """What every consumer-group member of this package shares (the worker, the labels consumer,
-the re-scorer): a stop asked by SIGTERM/SIGINT finishes the batch in hand, and stopping closes
-each part in order even when an earlier one fails."""
+the re-scorer, the triage queue): a stop asked by SIGTERM/SIGINT finishes the batch in hand,
+and stopping closes each part in order even when an earlier one fails."""
 
 from __future__ import annotations
 
@@ -9,8 +9,15 @@ import logging
 import signal
 from collections.abc import Callable, Sequence
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from worker.health import Health
+
+if TYPE_CHECKING:  # the offset policy pulls in the sinks and the ladder: not for every command
+    from confluent_kafka import Message
+
+    from worker.kafka.consumer import BatchSource
+    from worker.kafka.offsets import OffsetPolicy
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +42,32 @@ class GroupMember:
         signal.signal(signal.SIGINT, self.stop)
         if early:
             self.stop(early[0])
+
+
+class BatchMember(GroupMember):
+    """A member whose ``process`` holds a batch while a dependency is away (``Hold``), and
+    gives None for a batch it did not finish (it stopped, or gave the partitions up, first):
+    the re-scorer and the triage queue."""
+
+    source: BatchSource
+    policy: OffsetPolicy
+    _report_lag: Callable[[], None]
+
+    def process(self, messages: list[Message]) -> object | None:
+        raise NotImplementedError
+
+    def _consume(self, max_batches: int | None, batch_max: int, batch_wait_s: float) -> None:
+        """Batch after batch until stopped, or until ``max_batches`` batches were finished."""
+        batches = 0
+        while not self._stopping and (max_batches is None or batches < max_batches):
+            messages = self.source.next_batch(batch_max, batch_wait_s)
+            self.health.beat()
+            if messages:
+                if self.process(messages) is not None:
+                    batches += 1
+            else:
+                self.policy.settle()  # idle: what was acknowledged since counts as done now
+            self._report_lag()
 
 
 def signals_while_starting() -> list[int]:

@@ -108,6 +108,14 @@ def read_topic(
     return out
 
 
+def wait_for(condition: Callable[[], bool], timeout_s: float = 60) -> None:
+    """Until ``condition()`` holds; the test fails after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out after {timeout_s:g} s"
+        time.sleep(0.1)
+
+
 class Runnable(Protocol):
     def run(self) -> int: ...
 

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 from confluent_kafka import Producer
 
-from tests.integration.harness import REGISTRY, read_topic, running, worker_settings
+from tests.integration.harness import REGISTRY, read_topic, running, wait_for, worker_settings
 from worker.codec import RecordEncoder
 from worker.events import MS_PER_DAY
 from worker.kafka.config import client_config
@@ -45,13 +45,6 @@ def produce_labels(
 def counter(consumer: LabelsConsumer, name: str) -> float:
     value = consumer.metrics.registry.get_sample_value(name)
     return 0.0 if value is None else value
-
-
-def wait_for(condition: Callable[[], bool], timeout_s: float = 30) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out after {timeout_s:g} s"
-        time.sleep(0.1)
 
 
 def chargeback_labels(n: int, seed: int = 5) -> list[dict[str, Any]]:

@@ -16,7 +16,7 @@ import redis
 from confluent_kafka import OFFSET_INVALID, Consumer, Producer, TopicPartition
 
 from tests.factories import BASE_EVENT, free_port
-from tests.integration.harness import REGISTRY, read_topic, running, worker_settings
+from tests.integration.harness import REGISTRY, read_topic, running, wait_for, worker_settings
 from worker.codec import EventDecoder, RecordEncoder, default_schemas_dir, load_schema
 from worker.events import EventBatch
 from worker.kafka.config import client_config, reader_config
@@ -154,13 +154,6 @@ def sample(worker: RescoreWorker, name: str, **labels: str) -> float:
 
 def outcome(worker: RescoreWorker, name: str) -> float:
     return sample(worker, "fraud_rescore_items_total", outcome=name)
-
-
-def wait_for(condition: Callable[[], bool], timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.1)
 
 
 def test_high_rescores_supersede_their_degraded_answers_in_review(

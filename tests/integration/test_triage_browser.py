@@ -43,6 +43,7 @@ PASSWORD = "a long enough test password"
 NOTE = "cardholder says the card never left her wallet"
 HIGH_AMOUNTS = 6  # events the high_amount rule sends to review whatever the model says
 SCREENSHOTS_ENV = "FRAUD_TRIAGE_SCREENSHOTS"  # a folder: keep the screenshots (the README's)
+VIEWPORT = {"width": 1280, "height": 1100}
 
 
 @dataclass
@@ -124,7 +125,7 @@ def browser() -> Iterator[Browser]:
 
 
 def _log_in(browser: Browser, url: str, username: str) -> Page:
-    page = browser.new_context().new_page()
+    page = browser.new_context(viewport=VIEWPORT).new_page()
     page.goto(f"{url}queue")
     expect(page).to_have_url(f"{url}login?next=/queue")
     page.fill("input[name=username]", username)
@@ -148,7 +149,7 @@ def _queue_shows(page: Page, url: str, count: int, timeout_s: float = 60) -> Non
 def _shot(page: Page, tmp_path: Path, name: str) -> None:
     folder = Path(os.environ.get(SCREENSHOTS_ENV) or tmp_path)
     folder.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(folder / name), full_page=True)
+    page.screenshot(path=str(folder / name))  # the viewport: the shortcut bar stays at its foot
 
 
 def test_an_analyst_decides_the_riskiest_item_and_it_becomes_one_label(

@@ -12,18 +12,15 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 import pytest
-from confluent_kafka import Consumer, Message, Producer
+from confluent_kafka import Producer
 
-from tests.factories import BASE_EVENT
-from tests.integration.harness import REGISTRY, read_topic, running, worker_settings
-from tests.triage.conftest import database_url, postgres_database_url  # noqa: F401 - fixtures
-from tests.triage.factories import incoming
-from worker.codec import EventDecoder, RecordEncoder, default_schemas_dir, load_schema
-from worker.kafka.config import client_config, reader_config
+from tests.integration.harness import REGISTRY, read_topic, running, wait_for, worker_settings
+from tests.triage.factories import incoming, migrated_store, review_record
+from worker.codec import RecordEncoder
+from worker.kafka.config import client_config
 from worker.kafka.topics import committed_total, topic_size
 from worker.settings import Settings
 from worker.triage.consumer import QueueConsumer
-from worker.triage.db import connect, migrate
 from worker.triage.metrics import TriageMetrics
 from worker.triage.publisher import LabelPublisher, label_uid
 from worker.triage.store import QueueStore
@@ -31,7 +28,6 @@ from worker.triage.types import IncomingItem, Kind, LabelState, Outcome, QueueFi
 
 V1 = RecordEncoder.for_schema_id(REGISTRY, 200)
 V2 = RecordEncoder.for_schema_id(REGISTRY, 201)
-LABELS = EventDecoder(REGISTRY, load_schema(default_schemas_dir() / "label.v1.avsc"))
 
 
 class Crash(Exception):
@@ -39,12 +35,10 @@ class Crash(Exception):
 
 
 @pytest.fixture
-def store(database_url: str) -> Iterator[QueueStore]:  # noqa: F811 - the fixture imported above
+def store(database_url: str) -> Iterator[QueueStore]:
     """The real store on each backend (SQLite, then PostgreSQL)."""
-    engine = connect(database_url)
-    migrate(engine)
-    yield QueueStore(engine, claim_ttl_s=600)
-    engine.dispose()
+    with migrated_store(database_url) as store:
+        yield store
 
 
 def triage_settings(live_stack: Settings, make_topic: Callable[[int], str]) -> Settings:
@@ -59,31 +53,10 @@ def triage_settings(live_stack: Settings, make_topic: Callable[[int], str]) -> S
     return Settings.model_validate(data)
 
 
-def review_item(n: int, supersedes: dict[str, Any] | None = None, **result: Any) -> dict[str, Any]:
-    tx = f"tx{n}"
-    return {
-        "result": {
-            "transaction_id": tx,
-            "card_id": f"card-{n}",
-            "event_time_ms": BASE_EVENT["event_time_ms"],
-            "score": 0.8,
-            "decision": "review",
-            "source": "primary",
-            "model_version": "fw-test",
-            "confidence": 1.0,
-            "reasons": [],
-            "degraded": False,
-            "failed_dependencies": [],
-            "input_flags": [],
-            "scoring_latency_ms": 1.0,
-            "scored_at_ms": int(time.time() * 1000),
-            **result,
-        },
-        "event": {**BASE_EVENT, "transaction_id": tx, "card_id": f"card-{n}", "amount": 100.0},
-        "review_reasons": ["decision:review"],
-        "priority": 80.0,
-        "supersedes": supersedes,
-    }
+def review_item(n: int, **fields: Any) -> dict[str, Any]:
+    """The record of transaction ``tx<n>``, scored now (``review_record``'s keywords)."""
+    values: dict[str, Any] = {"score": 0.8, "amount": 100.0, "card_id": f"card-{n}"}
+    return review_record(f"tx{n}", scored_at_ms=int(time.time() * 1000), **{**values, **fields})
 
 
 def produce(settings: Settings, topic: str, values: list[bytes]) -> None:
@@ -119,13 +92,6 @@ def running_consumer(
 
 def counter(member: QueueConsumer, name: str, **labels: str) -> float:
     return member.metrics.registry.get_sample_value(name, labels) or 0.0
-
-
-def wait_for(condition: Callable[[], bool], timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out after {timeout_s:g} s"
-        time.sleep(0.1)
 
 
 def queued(store: QueueStore, kind: Kind = Kind.REVIEW) -> dict[str, Any]:
@@ -178,7 +144,7 @@ def test_a_rescore_supersedes_its_degraded_item(
     live_stack: Settings, make_topic: Callable[[int], str], store: QueueStore
 ) -> None:
     settings = triage_settings(live_stack, make_topic)
-    degraded = review_item(1, decision="allow", source="fallback", score=0.1, degraded=True)
+    degraded = review_item(1, decision="allow", source="fallback", score=0.1)
     superseded = {"source": "fallback", "score": 0.1, "decision": "allow", "scored_at_ms": 5}
     rescore = review_item(1, supersedes=superseded, decision="block", score=0.97)
     with running_consumer(settings, store) as member:
@@ -214,25 +180,6 @@ def decide(store: QueueStore, transaction_id: str, outcome: Outcome, reason: str
     return store.decide(item_id, "ana", outcome, reason, "seen on the call").id
 
 
-def read_labels(settings: Settings, expected: int) -> list[tuple[dict[str, Any], Message]]:
-    consumer = Consumer(reader_config(settings, "labels-reader"))
-    consumer.subscribe([settings.topics.labels])
-    out: list[tuple[dict[str, Any], Message]] = []
-    deadline, quiet_until = time.monotonic() + 60, None
-    try:
-        while time.monotonic() < deadline:
-            out += [
-                (LABELS.decode(m.value()), m) for m in consumer.consume(100, 0.3) if not m.error()
-            ]
-            if len(out) >= expected:
-                quiet_until = quiet_until or time.monotonic() + 2.0
-                if time.monotonic() >= quiet_until:
-                    break
-    finally:
-        consumer.close()
-    return out
-
-
 def test_each_decision_reaches_the_labels_topic_exactly_once_across_crashes(
     live_stack: Settings, make_topic: Callable[[int], str], store: QueueStore
 ) -> None:
@@ -256,7 +203,7 @@ def test_each_decision_reaches_the_labels_topic_exactly_once_across_crashes(
     assert publisher.publish_once() == 2, "the unsent one and the plain one"
     assert publisher.publish_once() == 0
     publisher.close()
-    labels = read_labels(settings, 3)
+    labels = read_topic(settings, settings.topics.labels, "label", 3, quiet_s=2.0)
     by_transaction = {record["transaction_id"]: (record, m) for record, m in labels}
     assert len(labels) == 3 and set(by_transaction) == {"tx-acked", "tx-unsent", "tx-plain"}
     record, message = by_transaction["tx-unsent"]

@@ -171,6 +171,25 @@ class StubConsumer:
 
 
 @dataclass
+class PausableConsumer(StubConsumer):
+    """The stub consumer plus pause/resume: a paused partition serves nothing."""
+
+    paused: set[Key] = field(default_factory=set)
+    pauses: int = 0
+
+    def pause(self, partitions: list[TopicPartition]) -> None:
+        self.pauses += 1
+        self.paused |= {(tp.topic, tp.partition) for tp in partitions}
+
+    def resume(self, partitions: list[TopicPartition]) -> None:
+        self.paused -= {(tp.topic, tp.partition) for tp in partitions}
+
+    def _fetchable(self, message: StubMessage) -> bool:
+        key = (message.topic(), message.partition())
+        return key not in self.paused and super()._fetchable(message)
+
+
+@dataclass
 class Produced:
     topic: str
     value: bytes

@@ -14,11 +14,10 @@ import numpy as np
 import onnx
 import pytest
 import redis
-from confluent_kafka import TopicPartition
 from onnx import helper, numpy_helper
 
 from tests.factories import BASE_EVENT
-from tests.kafka.stubs import Key, StubConsumer, StubMessage, StubProducer
+from tests.kafka.stubs import PausableConsumer, StubProducer
 from tests.ladder.fakes import FakeStore, SentWrites
 from tests.onnx_models import models_dir_with_primary
 from worker.breaker import BreakerConfig, CircuitBreaker
@@ -101,25 +100,6 @@ def degraded_item(
         "supersedes": None,
     }
     return DEGRADED.encode(item)
-
-
-@dataclass
-class PausableConsumer(StubConsumer):
-    """The stub consumer plus pause/resume: a paused partition serves nothing."""
-
-    paused: set[Key] = field(default_factory=set)
-    pauses: int = 0
-
-    def pause(self, partitions: list[TopicPartition]) -> None:
-        self.pauses += 1
-        self.paused |= {(tp.topic, tp.partition) for tp in partitions}
-
-    def resume(self, partitions: list[TopicPartition]) -> None:
-        self.paused -= {(tp.topic, tp.partition) for tp in partitions}
-
-    def _fetchable(self, message: StubMessage) -> bool:
-        key = (message.topic(), message.partition())
-        return key not in self.paused and super()._fetchable(message)
 
 
 @pytest.fixture(scope="session")

@@ -1,20 +1,52 @@
-"""Review items as the queue consumer hands them to the store (decoded ReviewItem v2)."""
+"""Review items as the worker writes them (ReviewItem v2 records) and as the queue consumer
+hands them to the store (``IncomingItem``); the real store over a fresh database, and a clock
+to drive it."""
 
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
+from worker.triage.db import connect, migrate
+from worker.triage.store import QueueStore
 from worker.triage.types import IncomingItem, Kind
 
 _offsets = itertools.count()
 BASE_MS = 1_780_000_000_000
+CLAIM_TTL_S = 600
 
 
-def incoming(
+class Clock:
+    """The store's clock (ms), an hour after the items' default times unless set."""
+
+    def __init__(self, now_ms: int = BASE_MS + 3_600_000) -> None:
+        self.now_ms = now_ms
+
+    def __call__(self) -> int:
+        return self.now_ms
+
+
+def sqlite_url(folder: Path) -> str:
+    return f"sqlite:///{folder / 'triage.db'}"
+
+
+@contextmanager
+def migrated_store(url: str, clock_ms: Callable[[], int] | None = None) -> Iterator[QueueStore]:
+    """The real store over the database at ``url``, migrated; its engine disposed after."""
+    engine = connect(url)
+    migrate(engine)
+    try:
+        yield QueueStore(engine, claim_ttl_s=CLAIM_TTL_S, clock_ms=clock_ms)
+    finally:
+        engine.dispose()
+
+
+def review_record(
     transaction_id: str,
     *,
-    kind: Kind = Kind.REVIEW,
     score: float = 0.7,
     amount: float = 120.0,
     decision: str = "review",
@@ -24,11 +56,11 @@ def incoming(
     country: str = "FR",
     scored_at_ms: int = BASE_MS,
     reasons: list[str] | None = None,
+    priority: float | None = None,
     supersedes: dict[str, Any] | None = None,
-    topic: str = "transactions.review",
-) -> IncomingItem:
-    """One item with the fields the pages show; priority = score x amount, as the worker
-    computes it."""
+) -> dict[str, Any]:
+    """A ReviewItem v2 record as the worker writes it, with the fields the pages show;
+    priority = score x amount unless given, as the worker computes it."""
     result = {
         "transaction_id": transaction_id,
         "card_id": card_id,
@@ -62,13 +94,32 @@ def incoming(
         "cardholder_verified": False,
     }
     default_reasons = [f"decision:{decision}"] if decision != "allow" else ["degraded:redis"]
+    return {
+        "result": result,
+        "event": event,
+        "review_reasons": reasons if reasons is not None else default_reasons,
+        "priority": score * amount if priority is None else priority,
+        "supersedes": supersedes,
+    }
+
+
+def incoming(
+    transaction_id: str,
+    *,
+    kind: Kind = Kind.REVIEW,
+    topic: str = "transactions.review",
+    **fields: Any,
+) -> IncomingItem:
+    """One item as the consumer hands it to the store: a ``review_record`` (``fields`` are
+    its keywords) read at the next offset of ``topic``."""
+    record = review_record(transaction_id, **fields)
     return IncomingItem(
         kind=kind,
-        result=result,
-        event=event,
-        review_reasons=reasons if reasons is not None else default_reasons,
-        priority=score * amount,
-        supersedes=supersedes,
+        result=record["result"],
+        event=record["event"],
+        review_reasons=record["review_reasons"],
+        priority=record["priority"],
+        supersedes=record["supersedes"],
         topic=topic,
         partition=0,
         offset=next(_offsets),

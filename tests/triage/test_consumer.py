@@ -13,8 +13,8 @@ from confluent_kafka import KafkaError, TopicPartition
 from fastavro.types import Schema
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, ProgrammingError
 
-from tests.factories import BASE_EVENT
-from tests.kafka.stubs import Key, StubConsumer, StubMessage, StubProducer
+from tests.kafka.stubs import Key, PausableConsumer, StubConsumer, StubMessage, StubProducer
+from tests.triage.factories import review_record
 from worker.codec import (
     EventDecoder,
     LocalSchemaRegistry,
@@ -37,32 +37,7 @@ SECRET_CARD = "card-4111-secret"
 
 def review_item(n: int, supersedes: dict[str, Any] | None = None) -> bytes:
     """A framed ReviewItem v2 for transaction ``tx<n>``."""
-    tx = f"tx{n}"
-    result = {
-        "transaction_id": tx,
-        "card_id": SECRET_CARD,
-        "event_time_ms": BASE_EVENT["event_time_ms"],
-        "score": 0.7,
-        "decision": "review",
-        "source": "primary",
-        "model_version": "fw-test",
-        "confidence": 1.0,
-        "reasons": [],
-        "degraded": False,
-        "failed_dependencies": [],
-        "input_flags": [],
-        "scoring_latency_ms": 1.0,
-        "scored_at_ms": 1,
-    }
-    event = {**BASE_EVENT, "transaction_id": tx, "card_id": SECRET_CARD}
-    item = {
-        "result": result,
-        "event": event,
-        "review_reasons": ["decision:review"],
-        "priority": 35.0,
-        "supersedes": supersedes,
-    }
-    return V2.encode(item)
+    return V2.encode(review_record(f"tx{n}", card_id=SECRET_CARD, supersedes=supersedes))
 
 
 def db_error(kind: type[DBAPIError], text: str = "connection refused") -> DBAPIError:
@@ -103,10 +78,9 @@ class FakeStore:
 
 
 @dataclass
-class QueueStub(StubConsumer):
-    """The stub consumer over several topics (partition 0 of each), with pause/resume."""
+class QueueStub(PausableConsumer):
+    """The pausable stub consumer over several topics (partition 0 of each)."""
 
-    paused: set[Key] = field(default_factory=set)
     subscribed: list[str] = field(default_factory=list)
 
     def subscribe(self, topics: list[str], **callbacks: Callable[..., None]) -> None:
@@ -122,16 +96,6 @@ class QueueStub(StubConsumer):
         for value in values:
             offset = sum(1 for m in self.records if m.topic() == topic)
             self.records.append(StubMessage(topic, 0, offset, value, b"key"))
-
-    def pause(self, partitions: list[TopicPartition]) -> None:
-        self.paused |= {(tp.topic, tp.partition) for tp in partitions}
-
-    def resume(self, partitions: list[TopicPartition]) -> None:
-        self.paused -= {(tp.topic, tp.partition) for tp in partitions}
-
-    def _fetchable(self, message: StubMessage) -> bool:
-        key = (message.topic(), message.partition())
-        return key not in self.paused and super()._fetchable(message)
 
 
 def stub_settings(**triage: Any) -> Settings:

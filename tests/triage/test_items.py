@@ -11,6 +11,7 @@ from fastavro.types import Schema
 
 from tests.factories import BASE_EVENT
 from tests.kafka.stubs import StubMessage
+from tests.triage.factories import review_record
 from worker.codec import (
     LocalSchemaRegistry,
     RecordEncoder,
@@ -26,36 +27,16 @@ REGISTRY = LocalSchemaRegistry(default_schemas_dir())
 V1 = RecordEncoder.for_schema_id(REGISTRY, 200)
 V2 = RecordEncoder.for_schema_id(REGISTRY, 201)
 TOPICS = TopicSettings(review="review", degraded="degraded")
-RESULT: dict[str, Any] = {
-    "transaction_id": "tx1",
-    "card_id": "c_1",
-    "event_time_ms": BASE_EVENT["event_time_ms"],
-    "score": 0.6,
-    "decision": "review",
-    "source": "primary",
-    "model_version": "fw-test",
-    "confidence": 1.0,
-    "reasons": ["HIGH_AMOUNT"],
-    "degraded": False,
-    "failed_dependencies": [],
-    "input_flags": [],
-    "scoring_latency_ms": 1.0,
-    "scored_at_ms": 1,
-}
+CARD = BASE_EVENT["card_id"]  # also the card of the wrong-schema record below
 SUPERSEDED = {"source": "fallback", "score": 0.1, "decision": "allow", "scored_at_ms": 0}
 
 
-def item(transaction_id: str = "tx1", amount: float = 300.0, **extra: Any) -> dict[str, Any]:
-    return {
-        "result": {**RESULT, "transaction_id": transaction_id},
-        "event": {**BASE_EVENT, "transaction_id": transaction_id, "amount": amount},
-        "review_reasons": ["decision:review"],
-        **extra,
-    }
+def item(transaction_id: str = "tx1", amount: float = 300.0, **fields: Any) -> dict[str, Any]:
+    return review_record(transaction_id, score=0.6, amount=amount, card_id=CARD, **fields)
 
 
 def message(value: bytes | None, topic: str = "review", offset: int = 0) -> StubMessage:
-    return StubMessage(topic, 2, offset, value, b"c_1")
+    return StubMessage(topic, 2, offset, value, CARD.encode())
 
 
 def decoder(include_degraded: bool = True, registry: SchemaRegistry = REGISTRY) -> ItemDecoder:
@@ -70,7 +51,7 @@ def test_a_v2_item_keeps_its_priority_and_where_it_was_read() -> None:
     assert queued.kind is Kind.REVIEW and queued.transaction_id == "tx1"
     assert queued.priority == 42.0 and queued.supersedes == SUPERSEDED
     assert (queued.topic, queued.partition, queued.offset) == ("review", 2, 7)
-    assert queued.result == RESULT and queued.event["amount"] == 300.0
+    assert queued.result == item()["result"] and queued.event["amount"] == 300.0
     assert queued.review_reasons == ["decision:review"]
 
 
@@ -79,7 +60,7 @@ def test_a_v1_item_gets_score_times_amount_and_no_supersedes() -> None:
     [queued] = decoded.items
     assert queued.priority == pytest.approx(0.6 * 300.0)
     assert queued.supersedes is None
-    assert queued.event["entry_mode"] == BASE_EVENT["entry_mode"]
+    assert queued.event == item()["event"]
 
 
 def test_a_v1_item_with_an_unusable_amount_gets_priority_zero() -> None:
@@ -121,7 +102,7 @@ def test_garbage_and_items_without_a_transaction_id_are_dead_letters() -> None:
         3: "invalid_item",
         4: "invalid_body",
     }
-    assert all("c_1" not in r.error for r in decoded.rejected), "no card data in the error"
+    assert all(CARD not in r.error for r in decoded.rejected), "no card data in the error"
 
 
 class FailingRegistry:

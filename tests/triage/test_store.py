@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import inspect
 
-from tests.triage.factories import BASE_MS, degraded, incoming, rescore_of
-from worker.triage.db import connect, migrate, pending_revision
+from tests.triage.factories import BASE_MS, Clock, degraded, incoming, migrated_store, rescore_of
+from worker.triage.db import migrate, pending_revision
 from worker.triage.db.tables import Base
 from worker.triage.store import QueueStore
 from worker.triage.types import (
@@ -27,14 +27,6 @@ from worker.triage.types import (
 )
 
 
-class Clock:
-    def __init__(self, now_ms: int = BASE_MS + 3_600_000) -> None:
-        self.now_ms = now_ms
-
-    def __call__(self) -> int:
-        return self.now_ms
-
-
 @pytest.fixture
 def clock() -> Clock:
     return Clock()
@@ -42,10 +34,8 @@ def clock() -> Clock:
 
 @pytest.fixture
 def store(database_url: str, clock: Clock) -> Iterator[QueueStore]:
-    engine = connect(database_url)
-    migrate(engine)
-    yield QueueStore(engine, claim_ttl_s=600, clock_ms=clock)
-    engine.dispose()
+    with migrated_store(database_url, clock) as store:
+        yield store
 
 
 def test_migrations_create_what_the_tables_declare(store: QueueStore) -> None:

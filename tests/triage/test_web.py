@@ -17,9 +17,16 @@ from sqlalchemy import select
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from tests.triage.factories import BASE_MS, degraded, incoming, rescore_of
+from tests.triage.factories import (
+    BASE_MS,
+    Clock,
+    degraded,
+    incoming,
+    migrated_store,
+    rescore_of,
+    sqlite_url,
+)
 from worker.settings import TriageSettings
-from worker.triage.db import connect, migrate
 from worker.triage.metrics import TriageMetrics
 from worker.triage.passwords import Passwords
 from worker.triage.store import AUDIT, QueueStore
@@ -106,14 +113,6 @@ def csrf_token_of(html: str) -> str:
 
 
 # --- the app over a real store ---------------------------------------------------------------
-class Clock:
-    def __init__(self) -> None:
-        self.now_ms = BASE_MS + 3_600_000
-
-    def __call__(self) -> int:
-        return self.now_ms
-
-
 @pytest.fixture
 def clock() -> Clock:
     return Clock()
@@ -121,13 +120,14 @@ def clock() -> Clock:
 
 @pytest.fixture
 def store(tmp_path: Path, clock: Clock) -> Iterator[QueueStore]:
-    engine = connect(f"sqlite:///{tmp_path / 'triage.db'}")
-    migrate(engine)
-    store = QueueStore(engine, claim_ttl_s=600, clock_ms=clock)
-    for username, role in (("alice", Role.ANALYST), ("bob", Role.ANALYST), ("lena", Role.LEAD)):
-        store.add_user(username, FAST.hash(PASSWORD), role)
-    yield store
-    engine.dispose()
+    with migrated_store(sqlite_url(tmp_path), clock) as store:
+        for username, role in (
+            ("alice", Role.ANALYST),
+            ("bob", Role.ANALYST),
+            ("lena", Role.LEAD),
+        ):
+            store.add_user(username, FAST.hash(PASSWORD), role)
+        yield store
 
 
 @dataclass
@@ -665,10 +665,7 @@ def test_a_decided_item_cannot_be_claimed_again(browser: Browser, store: QueueSt
 
 def test_claims_and_decisions_through_the_pages_on_each_database(database_url: str) -> None:
     """The pages on SQLite and on the real PostgreSQL: one claim wins, the decision sticks."""
-    engine = connect(database_url)
-    migrate(engine)
-    store = QueueStore(engine, claim_ttl_s=600)
-    try:
+    with migrated_store(database_url) as store:
         for username in ("alice", "bob"):
             store.add_user(username, FAST.hash(PASSWORD), Role.ANALYST)
         (item,) = _ids(store, [incoming("tx-a")])
@@ -693,8 +690,6 @@ def test_claims_and_decisions_through_the_pages_on_each_database(database_url: s
             assert Page(bob.get("/queue").text).row_ids() == []
         decision = store.item(item).decision
         assert decision is not None and decision.label_state is LabelState.PENDING
-    finally:
-        engine.dispose()
 
 
 # --- roles: bulk close and stats -------------------------------------------------------------

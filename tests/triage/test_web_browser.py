@@ -15,10 +15,9 @@ from argon2 import PasswordHasher, profiles
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
 
 from tests.factories import free_port
-from tests.triage.factories import incoming
+from tests.triage.factories import incoming, migrated_store, sqlite_url
 from worker.settings import TriageSettings
 from worker.stack.browser import CHROMIUM_ARGS, chromium_executable
-from worker.triage.db import connect, migrate
 from worker.triage.passwords import Passwords
 from worker.triage.store import QueueStore
 from worker.triage.types import QueueFilter, Role
@@ -30,13 +29,10 @@ FAST = Passwords(PasswordHasher.from_parameters(profiles.CHEAPEST))
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[QueueStore]:
-    engine = connect(f"sqlite:///{tmp_path / 'triage.db'}")
-    migrate(engine)
-    store = QueueStore(engine, claim_ttl_s=600)
-    store.add_user("alice", FAST.hash(PASSWORD), Role.ANALYST)
-    store.store_items([incoming(f"tx-{i}", score=0.9 - i / 10) for i in range(3)])
-    yield store
-    engine.dispose()
+    with migrated_store(sqlite_url(tmp_path)) as store:
+        store.add_user("alice", FAST.hash(PASSWORD), Role.ANALYST)
+        store.store_items([incoming(f"tx-{i}", score=0.9 - i / 10) for i in range(3)])
+        yield store
 
 
 @pytest.fixture

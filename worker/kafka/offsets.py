@@ -258,8 +258,25 @@ class ExactlyOnce:
 
 def offset_policy(settings: Settings, source: BatchSource, producer: Producer) -> OffsetPolicy:
     """The policy the settings ask for, over the member's consumer and producer."""
-    timeout_s = settings.worker.flush_timeout_ms / 1000
-    owned = lambda: source.owned  # noqa: E731 - read at each call: ownership changes
     if settings.worker.processing_guarantee == "exactly_once":
-        return ExactlyOnce(source.consumer, producer, owned, timeout_s)
-    return AtLeastOnce(source.consumer, Outbox(producer, timeout_s), owned)
+        timeout_s = settings.worker.flush_timeout_ms / 1000
+        return ExactlyOnce(source.consumer, producer, lambda: source.owned, timeout_s)
+    return at_least_once_policy(settings, source, producer)
+
+
+def at_least_once_policy(
+    settings: Settings, source: BatchSource, producer: Producer
+) -> AtLeastOnce:
+    """At-least-once over the member's consumer and producer, whatever the settings' guarantee
+    (the members beside the worker: labels, re-scorer, triage queue)."""
+    timeout_s = settings.worker.flush_timeout_ms / 1000
+    # ``source.owned`` is read at each call: ownership changes with every rebalance.
+    return AtLeastOnce(source.consumer, Outbox(producer, timeout_s), lambda: source.owned)
+
+
+def at_least_once(settings: Settings) -> Settings:
+    """The settings with at-least-once processing, whatever the worker itself runs with: a
+    member built from them auto-commits what ``AtLeastOnce`` stores (in exactly-once settings
+    its consumer would not auto-commit, and stored offsets would wait for a revoke)."""
+    worker = settings.worker.model_copy(update={"processing_guarantee": "at_least_once"})
+    return settings.model_copy(update={"worker": worker})

@@ -28,8 +28,8 @@ from worker.health import Health
 from worker.kafka.config import client_config
 from worker.kafka.consumer import BatchSource
 from worker.kafka.hold import Hold, LagExport
-from worker.kafka.offsets import AtLeastOnce
-from worker.kafka.producer import Outbox, producer_config
+from worker.kafka.offsets import at_least_once, at_least_once_policy
+from worker.kafka.producer import producer_config
 from worker.labels.apply import Applied, apply_labels, invalid_label
 from worker.member import GroupMember, close_in_order
 from worker.runtime import feature_store, redis_client
@@ -105,6 +105,9 @@ class LabelsConsumer(GroupMember):
         consumer: Consumer | None = None,
         producer: Producer | None = None,
     ) -> None:
+        # At-least-once whatever the worker runs with: under exactly_once the consumer would
+        # not auto-commit, and the offsets this policy stores would wait for a rebalance.
+        settings = at_least_once(settings)
         self.settings = settings
         self.metrics = metrics
         options = settings.labels
@@ -130,10 +133,7 @@ class LabelsConsumer(GroupMember):
             producer = Producer(
                 client_config(settings, **producer_config(settings.worker.flush_timeout_ms))
             )
-        timeout_s = settings.worker.flush_timeout_ms / 1000
-        self.policy = AtLeastOnce(
-            self.source.consumer, Outbox(producer, timeout_s), lambda: self.source.owned
-        )
+        self.policy = at_least_once_policy(settings, self.source, producer)
         self.remember_s = options.dedupe_ttl_days * 86_400
         self._stopping = False
         self.hold = Hold(

@@ -29,9 +29,9 @@ from worker.health import Health
 from worker.kafka.config import client_config
 from worker.kafka.consumer import BatchSource
 from worker.kafka.hold import Hold, LagExport
-from worker.kafka.offsets import AtLeastOnce
-from worker.kafka.producer import Outbox, producer_config
-from worker.member import GroupMember, close_in_order
+from worker.kafka.offsets import at_least_once, at_least_once_policy
+from worker.kafka.producer import producer_config
+from worker.member import BatchMember, close_in_order
 from worker.rescore.items import REVIEW_ITEM_READER_SCHEMA, Outcome, decode_items
 from worker.rescore.metrics import RescoreMetrics
 from worker.rescore.plan import Codecs, Plan, plan_batch
@@ -45,13 +45,6 @@ log = logging.getLogger(__name__)
 # between two, and so is the next retry.
 # What the re-scorer cannot do without: the other artifacts' failures do not concern it.
 NEEDED_ARTIFACTS = ("manifest", "primary")
-
-
-def at_least_once(settings: Settings) -> Settings:
-    """The settings with at-least-once processing (the consumer then auto-commits what the
-    policy stores), whatever the worker itself runs with."""
-    worker = settings.worker.model_copy(update={"processing_guarantee": "at_least_once"})
-    return settings.model_copy(update={"worker": worker})
 
 
 def build_codecs(settings: Settings) -> Codecs:
@@ -78,7 +71,7 @@ def rescore_producer(settings: Settings) -> Producer:
     return Producer(client_config(settings, **config))
 
 
-class RescoreWorker(GroupMember):
+class RescoreWorker(BatchMember):
     def __init__(
         self,
         settings: Settings,
@@ -110,13 +103,12 @@ class RescoreWorker(GroupMember):
         if producer is None:  # not ``or``: a producer with nothing queued is falsy
             producer = rescore_producer(settings)
         self._real_clients = consumer is None
-        outbox = Outbox(producer, worker.flush_timeout_ms / 1000)
-        self.policy = AtLeastOnce(self.source.consumer, outbox, lambda: self.source.owned)
+        self.policy = at_least_once_policy(settings, self.source, producer)
         self._stopping = False
         self.hold = Hold(
             self.source, self.policy, settings.rescore.batch_max, self._waiting, self.health.beat
         )
-        self._report = LagExport(self.source, metrics.lag)
+        self._report_lag = LagExport(self.source, metrics.lag)
 
     def _source(self, consumer: Consumer | None) -> BatchSource:
         settings, on_broker = self.settings, self.health.set_broker_up
@@ -150,25 +142,12 @@ class RescoreWorker(GroupMember):
             rescore.max_age_s / 3600,
         )
         try:
-            self._loop(max_batches)
+            self._consume(max_batches, rescore.batch_max, rescore.batch_wait_ms / 1000)
         except BaseException:
             self._shutdown(failed=True)
             raise
         self._shutdown(failed=False)
         return 0
-
-    def _loop(self, max_batches: int | None) -> None:
-        batches = 0
-        rescore = self.settings.rescore
-        while not self._stopping and (max_batches is None or batches < max_batches):
-            messages = self.source.next_batch(rescore.batch_max, rescore.batch_wait_ms / 1000)
-            self.health.beat()
-            if messages:
-                if self.process(messages) is not None:
-                    batches += 1
-            else:
-                self.policy.settle()  # idle: what was acknowledged since counts as done now
-            self._report()
 
     def process(self, messages: list[Message]) -> Plan | None:
         """One batch, tried until the primary answers it. None when the member stopped, or
@@ -208,7 +187,7 @@ class RescoreWorker(GroupMember):
             f"the primary ({failure})",
             self.settings.rescore.retry_wait_s,
             lambda: self._stopping,
-            self._report,
+            self._report_lag,
         )
 
     def _count(self, plan: Plan) -> None:

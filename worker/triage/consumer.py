@@ -40,9 +40,9 @@ from worker.health import Health
 from worker.kafka.config import client_config
 from worker.kafka.consumer import BatchSource
 from worker.kafka.hold import Hold, LagExport
-from worker.kafka.offsets import AtLeastOnce
-from worker.kafka.producer import Outbox, producer_config
-from worker.member import GroupMember, close_in_order
+from worker.kafka.offsets import at_least_once, at_least_once_policy
+from worker.kafka.producer import producer_config
+from worker.member import BatchMember, close_in_order
 from worker.settings import Settings
 from worker.sinks.outputs import Limits, Rejected, dead_letter_outputs
 from worker.triage.items import DecodedItems, ItemDecoder, item_kinds
@@ -77,13 +77,6 @@ def first_line(error: BaseException) -> str:
     return text[0][:200] if text else type(cause).__name__
 
 
-def at_least_once(settings: Settings) -> Settings:
-    """The settings with at-least-once processing: the consumer then auto-commits what the
-    policy stores, whatever the worker itself runs with (as the re-scorer does)."""
-    worker = settings.worker.model_copy(update={"processing_guarantee": "at_least_once"})
-    return settings.model_copy(update={"worker": worker})
-
-
 @dataclass(frozen=True)
 class Stored:
     """What a batch came to: what the store did, and the items that go to the DLQ instead."""
@@ -100,7 +93,7 @@ class BatchReport:
     dead_letters: int
 
 
-class QueueConsumer(GroupMember):
+class QueueConsumer(BatchMember):
     def __init__(
         self,
         settings: Settings,
@@ -128,8 +121,7 @@ class QueueConsumer(GroupMember):
         if producer is None:  # not ``or``: a producer with nothing queued is falsy
             config = producer_config(worker.flush_timeout_ms, worker.max_message_bytes)
             producer = Producer(client_config(settings, **config))
-        outbox = Outbox(producer, worker.flush_timeout_ms / 1000)
-        self.policy = AtLeastOnce(self.source.consumer, outbox, lambda: self.source.owned)
+        self.policy = at_least_once_policy(settings, self.source, producer)
         self._stopping = False
         self.hold = Hold(
             self.source, self.policy, options.batch_max, self._waiting, self.health.beat
@@ -156,26 +148,13 @@ class QueueConsumer(GroupMember):
             ", ".join(self.source.topics),
             self.settings.triage.group_id,
         )
-        failed = True
+        failed, options = True, self.settings.triage
         try:
-            self._loop(max_batches)
+            self._consume(max_batches, options.batch_max, options.batch_wait_ms / 1000)
             failed = False
         finally:
             self._shutdown(failed)
         return 0
-
-    def _loop(self, max_batches: int | None) -> None:
-        batches = 0
-        options = self.settings.triage
-        while not self._stopping and (max_batches is None or batches < max_batches):
-            messages = self.source.next_batch(options.batch_max, options.batch_wait_ms / 1000)
-            self.health.beat()
-            if messages:
-                if self.process(messages) is not None:
-                    batches += 1
-            else:
-                self.policy.settle()  # idle: what was acknowledged since counts as done now
-            self._report_lag()
 
     def process(self, messages: list[Message]) -> BatchReport | None:
         """Decode, store, hand the dead letters over; the batch is done once they are acked.

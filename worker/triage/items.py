@@ -42,15 +42,41 @@ def item_kinds(topics: TopicSettings, include_degraded: bool) -> dict[str, Kind]
     return kinds
 
 
+class ItemPriority:
+    """A review item's priority: its writer's, or — for a v1 writer, which had none — the one
+    the worker gives today, score x amount (``expected_loss``). The queue and ``fraud-worker
+    review`` both read it here; the registry is asked once per writer schema."""
+
+    def __init__(self, registry: SchemaRegistry) -> None:
+        self.registry = registry
+        self._with_priority: dict[int, bool] = {}
+
+    def of(self, value: bytes | None, record: dict[str, Any]) -> float:
+        """The priority of ``record``, decoded (with the v2 reader) from the framed ``value``."""
+        schema_id, _ = unframe(value)
+        if self._written_with_priority(schema_id):
+            return float(record["priority"])
+        score, amount = record["result"]["score"], record["event"]["amount"]
+        return float(expected_loss(np.array([score]), np.array([amount]))[0])
+
+    def _written_with_priority(self, schema_id: int) -> bool:
+        known = self._with_priority.get(schema_id)
+        if known is None:
+            writer = self.registry.schema(schema_id)
+            fields = writer.get("fields", []) if isinstance(writer, dict) else []
+            known = any(field.get("name") == "priority" for field in fields)
+            self._with_priority[schema_id] = known
+        return known
+
+
 class ItemDecoder:
     """Framed ReviewItem records of the queue's topics → ``IncomingItem``."""
 
     def __init__(self, registry: SchemaRegistry, kinds: Mapping[str, Kind]) -> None:
-        self.registry = registry
         self.kinds = dict(kinds)
         reader = load_schema(default_schemas_dir() / REVIEW_ITEM_READER_SCHEMA)
         self.decoder = EventDecoder(registry, reader)
-        self._with_priority: dict[int, bool] = {}
+        self.priority = ItemPriority(registry)
 
     def decode(self, messages: list[Message]) -> DecodedItems:
         """The batch's items, and the messages that are not one (each message is either)."""
@@ -79,21 +105,6 @@ class ItemDecoder:
         )
 
     def _priority(self, value: bytes | None, record: dict[str, Any]) -> float:
-        """The writer's priority; score x amount for a v1 writer, which had none. Never NaN
-        or infinite: the queue sorts by it."""
-        schema_id, _ = unframe(value)
-        if self._written_with_priority(schema_id):
-            priority = float(record["priority"])
-        else:
-            score, amount = record["result"]["score"], record["event"]["amount"]
-            priority = float(expected_loss(np.array([score]), np.array([amount]))[0])
+        """``ItemPriority``, never NaN or infinite: the queue sorts by it."""
+        priority = self.priority.of(value, record)
         return priority if math.isfinite(priority) else 0.0
-
-    def _written_with_priority(self, schema_id: int) -> bool:
-        known = self._with_priority.get(schema_id)
-        if known is None:
-            writer = self.registry.schema(schema_id)
-            fields = writer.get("fields", []) if isinstance(writer, dict) else []
-            known = any(field.get("name") == "priority" for field in fields)
-            self._with_priority[schema_id] = known
-        return known
