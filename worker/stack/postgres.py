@@ -5,11 +5,15 @@ only, keeps its unix socket inside the stack's folder and has one superuser, ``f
 password is generated once into ``<stack dir>/postgres/password`` (0600). PostgreSQL refuses
 to run as root, so as root the server runs as the ``postgres`` system user; ``setpriv`` execs
 the server in place, so the recorded pid is the postmaster itself and ``stop`` ends exactly it.
+When that user cannot reach the stack's folder (a checkout under /root), the cluster is kept
+in ``/var/tmp/fraud-worker-postgres-<hash>`` instead, recorded in ``postgres/data-location``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import logging
 import os
 import pwd
 import re
@@ -27,7 +31,13 @@ from worker.errors import StackError
 from worker.settings import Settings
 from worker.stack import process
 
+log = logging.getLogger(__name__)
+
 PACKAGE_ROOT = Path("/usr/lib/postgresql")
+# Where the cluster goes when the stack's folder is closed to the server's user, and the file
+# in the stack's folder that says so.
+RELOCATED_BASE = Path("/var/tmp")
+LOCATION_FILE = "data-location"
 SUPERUSER = "fraud"
 SYSTEM_USER = "postgres"
 DATABASE = "triage"
@@ -174,6 +184,7 @@ class PostgresNode:
         self.bin_dir = bin_dir
         self.data_dir = root / "data"
         self.socket_dir = root / "socket"
+        self._relocated()
         self.log_path = root / "postgres.log"
         self.pid_path = root / "postgres.pid"
         self.password_path = password_path(root)
@@ -255,8 +266,17 @@ class PostgresNode:
             return (self.data_dir / "PG_VERSION").read_text().strip()
         return None
 
+    def _relocated(self) -> None:
+        """Use the data folder recorded by an earlier start outside ``root`` (see below)."""
+        with contextlib.suppress(OSError):
+            elsewhere = Path((self.root / LOCATION_FILE).read_text().strip())
+            self.data_dir, self.socket_dir = elsewhere / "data", elsewhere / "socket"
+
     def _prepare_folders(self, user: pwd.struct_passwd | None) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
+        moved = (self.root / LOCATION_FILE).exists()
+        if user is not None and not moved and not _reachable(self.root, user):
+            self._move_out(user)
         for folder in (self.data_dir, self.socket_dir):
             folder.mkdir(mode=0o700, exist_ok=True)
             if user is not None:
@@ -267,6 +287,21 @@ class PostgresNode:
                 "let others search its parent folders (chmod o+x), or set FRAUD_STACK__DIR "
                 "to a folder it can reach"
             )
+
+    def _move_out(self, user: pwd.struct_passwd) -> None:
+        """The stack's folder is closed to the server's user (a clone under /root, or in a
+        0700 temporary folder): keep the cluster in /var/tmp instead, one folder per stack,
+        and record where. A folder left there by a stack since removed is wiped: its
+        password went with that stack."""
+        digest = hashlib.sha1(str(self.root.resolve()).encode()).hexdigest()[:12]
+        elsewhere = RELOCATED_BASE / f"fraud-worker-postgres-{digest}"
+        shutil.rmtree(elsewhere, ignore_errors=True)
+        elsewhere.mkdir(mode=0o700, parents=True)
+        os.chown(elsewhere, user.pw_uid, user.pw_gid)
+        (self.root / LOCATION_FILE).write_text(f"{elsewhere}\n")
+        self.data_dir, self.socket_dir = elsewhere / "data", elsewhere / "socket"
+        log.info("PostgreSQL keeps its data in %s (%s is closed to %s)", elsewhere, self.root,
+                 user.pw_name)  # fmt: skip
 
     def _initdb(self, bin_dir: Path, user: pwd.struct_passwd | None) -> None:
         if not self.password_path.exists():
