@@ -6,6 +6,7 @@ writes, a busy timeout so two writers wait rather than fail. PostgreSQL is used 
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+
+log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -32,7 +35,8 @@ def connect(url: str) -> Engine:
 
 def _sqlite_engine(url: str, database: str | None) -> Engine:
     if database and database != ":memory:":
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
+        # Password hashes and card ids: the folder is ours alone.
+        Path(database).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     engine = create_engine(
         url,
         connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
@@ -58,8 +62,13 @@ def alembic_config(engine: Engine | None = None) -> Config:
 
 
 def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest revision (a no-op when it is there)."""
+    """Bring the schema to the newest revision (a no-op when it is there). Alembic's own
+    lines are quieted; one line says when the schema changed."""
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    behind = pending_revision(engine)
     command.upgrade(alembic_config(engine), "head")
+    if behind is not None:
+        log.info("the queue's database schema is now at revision %s", behind)
 
 
 def pending_revision(engine: Engine) -> str | None:
