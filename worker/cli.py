@@ -12,6 +12,7 @@ from worker.checks import BROKER_HINT, REDIS_HINT, probe_broker
 from worker.cli_bench import bench_app
 from worker.cli_evaluate import evaluate_command
 from worker.cli_labels import labels_command
+from worker.cli_ops import dlq_app, lag_command
 from worker.cli_rescore import rescore_command
 from worker.cli_stack import stack_app, topics_app
 from worker.cli_train import train_command
@@ -34,6 +35,7 @@ app.add_typer(stack_app, name="stack")
 app.add_typer(topics_app, name="topics")
 app.add_typer(bench_app, name="bench")
 app.add_typer(triage_app, name="triage")
+app.add_typer(dlq_app, name="dlq")
 app.command("train")(train_command)
 app.command("run")(run_command)
 app.command("labels")(labels_command)
@@ -43,6 +45,7 @@ app.command("check-config")(check_config_command)
 app.command("demo")(demo_command)
 app.command("evaluate")(evaluate_command)
 app.command("rescore")(rescore_command)
+app.command("lag")(lag_command)
 
 
 @app.command()
