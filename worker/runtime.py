@@ -5,6 +5,11 @@ A model or rules file that cannot be loaded does not stop the worker: its level 
 ``Runtime.load_failures`` (artifact → reason: the ``fraud_artifact_load_failed`` gauge) and in
 ``Runtime.problems`` (what ``/readyz`` names). Breaker transitions are logged at WARNING with
 the rates that caused them.
+
+One exception: models are artifacts, not packaged, and a ``models_dir`` left at its default
+(``models`` in the working directory) that is not there means nobody configured them (an
+installed wheel run outside a checkout). That stops ``build_runtime`` with one line naming
+``FRAUD_WORKER__MODELS_DIR``, unless a degraded start is allowed.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TypeVar
 
 import redis
@@ -19,7 +25,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from worker.breaker import BreakerConfig, BreakerState, CircuitBreaker
-from worker.errors import FraudWorkerError
+from worker.errors import ConfigError, FraudWorkerError
 from worker.features.store import RedisFeatureStore
 from worker.ladder.cache import CacheLevel
 from worker.ladder.core import Ladder
@@ -43,6 +49,8 @@ UNKNOWN_VERSION = "unknown"
 DEPENDENCIES = ("cache", "feature_store", "primary")
 # What build_runtime loads from files; each one that fails leaves a level out.
 ARTIFACTS = ("manifest", "primary", "fallback", "rules")
+MODELS_DIR_HINT = "set FRAUD_WORKER__MODELS_DIR to the folder that holds manifest.json"
+DEGRADED_HINT = "or FRAUD_WORKER__ALLOW_DEGRADED_START=true to serve without models"
 
 
 @dataclass
@@ -109,6 +117,25 @@ def problems_of(failures: dict[str, str]) -> list[str]:
     return [f"{what}: {failures[what]}" for what in ARTIFACTS if what in failures]
 
 
+def missing_models_dir(models_dir: Path) -> str | None:
+    """Why the models folder is not there, naming the setting that fixes it; None if it is."""
+    if models_dir.is_dir():
+        return None
+    seen_from = "" if models_dir.is_absolute() else f" (relative to {Path.cwd()})"
+    return f"models folder {models_dir}{seen_from} does not exist; {MODELS_DIR_HINT}"
+
+
+def require_models_dir(settings: Settings) -> None:
+    """Stop at once when ``models_dir`` is unset and its default folder is missing (see the
+    module docstring); a configured folder that is missing is left to readiness."""
+    worker = settings.worker
+    if "models_dir" in worker.model_fields_set or worker.allow_degraded_start:
+        return
+    reason = missing_models_dir(worker.models_dir)
+    if reason:
+        raise ConfigError(f"{reason}, {DEGRADED_HINT}")
+
+
 def load_models(
     settings: Settings, failures: dict[str, str]
 ) -> tuple[Manifest | None, PrimaryModel | None, FallbackModel | None]:
@@ -116,6 +143,9 @@ def load_models(
     manifest, neither model can load, and both are named)."""
     models_dir = settings.worker.models_dir
     try:
+        reason = missing_models_dir(models_dir)
+        if reason:
+            raise ArtifactError(reason)
         manifest = load_manifest(models_dir)
     except ArtifactError as exc:
         _failed("manifest", str(exc), failures)
@@ -184,6 +214,7 @@ def feature_store(settings: Settings, client: redis.Redis) -> RedisFeatureStore:
 
 
 def build_runtime(settings: Settings) -> Runtime:
+    require_models_dir(settings)
     artifacts = load_artifacts(settings)
     manifest, primary, fallback = artifacts.manifest, artifacts.primary, artifacts.fallback
     rules, failures = artifacts.rules, artifacts.failures

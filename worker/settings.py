@@ -11,6 +11,7 @@ import json
 import os
 import re
 import typing
+from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -43,6 +44,19 @@ Port = Annotated[int, Field(ge=1, le=65535)]
 TopicName = Annotated[str, Field(min_length=1, max_length=249, pattern=r"^[A-Za-z0-9._-]+$")]
 # A wait that must end: infinity or NaN would make a breaker, or the stack, wait forever.
 FiniteSeconds = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+
+
+def packaged_path(*parts: str) -> Path:
+    """A data file or folder shipped inside the ``worker`` package (``schemas``,
+    ``rules/default.yaml``), found the same way in a checkout and in an installed wheel; the
+    repository's top-level ``schemas/`` and ``rules/rules.yaml`` are links to these."""
+    found = resources.files("worker").joinpath(*parts)
+    if not isinstance(found, Path):  # imported from a zip: readers need files on disk
+        raise ConfigError(
+            f"the worker package's {'/'.join(parts)} is not a file on disk ({found}); "
+            "install the wheel with pip, which unpacks it"
+        )
+    return found
 
 
 class _Frozen(BaseModel):
@@ -93,7 +107,8 @@ class RedisSettings(_Frozen):
 
 class SchemaSettings(_Frozen):
     """Writer schemas resolve from a Schema Registry when one is configured, else from the
-    local id map in ``schemas/registry.json``."""
+    local id map ``registry.json`` in ``local_dir``: unset, the schemas shipped inside the
+    package (``worker/schemas``; ``schemas/`` in a checkout links to it)."""
 
     registry_url: str | None = None
     registry_user: str | None = None
@@ -143,8 +158,11 @@ class WorkerSettings(_Frozen):
     max_poll_interval_ms: int = Field(default=300_000, ge=10_000)
     review_threshold: float = Field(default=0.5, ge=0, le=1)
     block_threshold: float = Field(default=0.9, ge=0, le=1)
+    # Artifacts, not packaged: relative to the working directory (a checkout's models/).
+    # Unset and missing, ``run`` stops with one line naming FRAUD_WORKER__MODELS_DIR.
     models_dir: Path = Path("models")
-    rules_path: Path = Path("rules/rules.yaml")
+    # Unset: the default rules shipped inside the package (a checkout's rules/rules.yaml).
+    rules_path: Path = Field(default_factory=lambda: packaged_path("rules", "default.yaml"))
     prefer_gpu: bool = True
     primary_threads: int = Field(default=1, ge=1)
     # /metrics, /healthz and /readyz; port 0 turns the endpoint off. Loopback unless told

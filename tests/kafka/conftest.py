@@ -20,7 +20,7 @@ from worker.loop import Worker
 from worker.metrics import WorkerMetrics
 from worker.rules.engine import load_rules
 from worker.runtime import Runtime
-from worker.settings import Settings
+from worker.settings import Settings, packaged_path
 
 ENCODER = RecordEncoder.for_schema_id(LocalSchemaRegistry(default_schemas_dir()), 2)
 
@@ -33,7 +33,7 @@ def event(n: int, **fields: Any) -> bytes:
 def stub_runtime() -> Runtime:
     ladder = Ladder(
         levels=[RulesLevel(), SafeDefaultLevel()],
-        rules=load_rules(default_schemas_dir().parent / "rules" / "rules.yaml"),
+        rules=load_rules(packaged_path("rules", "default.yaml")),
         policy=DecisionPolicy(0.5, 0.9),
         model_version="stub",
     )

@@ -25,6 +25,7 @@ from worker.loop import Worker
 from worker.metrics import WorkerMetrics
 from worker.rules.engine import load_rules
 from worker.runtime import Runtime
+from worker.settings import packaged_path
 
 
 def _decoder(schema: str) -> EventDecoder:
@@ -67,7 +68,7 @@ def with_primary() -> Runtime:
             RulesLevel(),
             SafeDefaultLevel(),
         ],
-        rules=load_rules(default_schemas_dir().parent / "rules" / "rules.yaml"),
+        rules=load_rules(packaged_path("rules", "default.yaml")),
         policy=DecisionPolicy(0.5, 0.9),
         model_version="stub",
     )

@@ -22,14 +22,16 @@ from worker.codec.errors import DecodeError, EncodeError
 from worker.codec.registry import SchemaRegistry
 from worker.codec.strict import StrictBody
 from worker.codec.wire import header, unframe
+from worker.settings import packaged_path
 
 # The worker's reader schema, in ``default_schemas_dir()``: every producer version resolves to it.
 TRANSACTION_READER_SCHEMA = "transaction.v2.avsc"
 
 
 def default_schemas_dir() -> Path:
-    """The repository's ``schemas/`` folder (the local registry when none is configured)."""
-    return Path(__file__).resolve().parents[2] / "schemas"
+    """The schemas shipped inside the package (the local registry when none is configured);
+    a checkout's top-level ``schemas/`` links to this folder."""
+    return packaged_path("schemas")
 
 
 class EventDecoder:

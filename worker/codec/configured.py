@@ -1,6 +1,6 @@
 """The schema registry the settings name: a Schema Registry when one is configured, else the
-local id map in ``schemas/``. Kept apart from the worker loop so light commands need not
-import the models."""
+local id map in ``schemas.local_dir`` or in the package's own schemas. Kept apart from the
+worker loop so light commands need not import the models."""
 
 from __future__ import annotations
 
