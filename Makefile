@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: help install up down status browser lint test demo bench live chaos clean
+.PHONY: help install up down status browser tools lint test demo bench live chaos clean
 
 help:
 	@echo "make demo   - set up everything and run the main job"
@@ -37,11 +37,16 @@ status: install
 browser: install
 	$(BIN)/fraud-worker stack browser
 
+# Debian's promtool (alert rules and their unit tests) and the chart's helm (built once with
+# `go install` into .stack/tools/, a few minutes on a fresh machine).
+tools: install
+	$(BIN)/fraud-worker stack tools
+
 lint: install
 	$(BIN)/ruff check worker tests
 	$(BIN)/mypy worker
 
-test: lint up browser
+test: lint up browser tools
 	$(BIN)/pytest
 
 demo: up

@@ -50,6 +50,19 @@ def stack_browser() -> None:
     typer.echo(f"chromium {executable} ({chromium_version(executable)})")
 
 
+@stack_app.command("tools")
+def stack_tools() -> None:
+    """Make sure the deployment checks' tools are there: Debian's promtool (alert rules and
+    their unit tests) and the pinned helm (the chart; built once with `go install`)."""
+    from worker.stack.prometheus import ensure_promtool, promtool_version
+    from worker.stack.tools import HELM_VERSION, ensure_helm
+
+    settings = command_settings()
+    promtool = ensure_promtool()
+    typer.echo(f"promtool {promtool} ({promtool_version(promtool)})")
+    typer.echo(f"helm {HELM_VERSION} {ensure_helm(settings.stack.dir)}")
+
+
 @topics_app.command("create")
 def topics_create() -> None:
     """Create the input, scored, review and dead-letter topics if they are missing."""
