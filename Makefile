@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: help install up down status browser tools lint test demo bench live chaos clean
+.PHONY: help install up down status browser tools lint test demo bench live chaos image image-test clean
 
 help:
 	@echo "make demo   - set up everything and run the main job"
@@ -63,6 +63,14 @@ live: up
 # The chaos suite on a stack of its own (.stack-chaos/, ports 29092/29093/26379), both modes.
 chaos: install
 	$(BIN)/python -m worker.chaos --mode both
+
+# The container image (deploy/image/Containerfile), built with Debian's podman on a Debian
+# base made with debootstrap (no registry needed); image-test runs it against the local stack.
+image: install
+	$(BIN)/fraud-worker stack image
+
+image-test: up
+	FRAUD_IMAGE_TEST=1 $(BIN)/pytest tests/image
 
 clean: down
 	rm -rf .stack

@@ -63,6 +63,25 @@ def stack_tools() -> None:
     typer.echo(f"helm {HELM_VERSION} {ensure_helm(settings.stack.dir)}")
 
 
+@stack_app.command("image")
+def stack_image(
+    base: str | None = typer.Option(
+        None,
+        help="Base image; default: Debian bookworm made with debootstrap "
+        "(python:3.11-slim where a registry is reachable).",
+    ),
+    pypi: bool = typer.Option(
+        False, help="Let pip install from PyPI during the build instead of the wheelhouse."
+    ),
+) -> None:
+    """Build the container image (deploy/image/Containerfile) with podman:
+    fraud-worker:<version> and :latest."""
+    from worker.stack.image import build_image
+
+    built = build_image(command_settings().stack.dir, base=base, pypi=pypi)
+    typer.echo(f"image {' '.join(built.tags)} built in {built.build_s:.0f} s")
+
+
 @topics_app.command("create")
 def topics_create() -> None:
     """Create the input, scored, review and dead-letter topics if they are missing."""

@@ -26,6 +26,10 @@ log = logging.getLogger(__name__)
 
 # How often librdkafka reports its view of the brokers (readiness follows it).
 STATS_INTERVAL_MS = 2_000
+# A subscribed topic the broker did not know yet (created just after the member started, or
+# not yet in the metadata of the broker it asked) is assigned at the next metadata refresh:
+# seconds, not librdkafka's default five minutes. The triage app subscribes to two topics.
+METADATA_REFRESH_MS = 10_000
 
 Partitions = list[TopicPartition]
 Key = tuple[str, int]
@@ -148,7 +152,10 @@ class BatchSource:
                 holder[0].fatal = err
 
         callbacks = {"stats_cb": stats, "error_cb": error}
-        overrides: dict[str, Any] = {"statistics.interval.ms": STATS_INTERVAL_MS}
+        overrides: dict[str, Any] = {
+            "statistics.interval.ms": STATS_INTERVAL_MS,
+            "topic.metadata.refresh.interval.ms": METADATA_REFRESH_MS,
+        }
         if group_id is not None:
             overrides["group.id"] = group_id
         config = consumer_config(settings, **overrides)
