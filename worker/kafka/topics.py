@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 from confluent_kafka.admin import (  # type: ignore[attr-defined]  # public, not in __all__
     AdminClient,
     ConfigResource,
@@ -126,3 +126,22 @@ def caught_up(settings: Settings, group: str, topic: str) -> bool:
     ends = end_offsets(settings, topic)
     done = committed_offsets(settings, group, topic)
     return all(c.offset >= e.offset for c, e in zip(done, ends, strict=True))
+
+
+def records_before_end(messages: list[Message], todo: dict[int, int]) -> list[Message]:
+    """The records before each partition's end; a partition that reached it leaves ``todo``
+    (its last offsets may be transaction markers, never delivered: EOF says so)."""
+    kept = []
+    for message in messages:
+        partition, error = int(message.partition() or 0), message.error()
+        if error is not None:
+            if error.code() == KafkaError._PARTITION_EOF:
+                todo.pop(partition, None)
+            continue
+        end, offset = todo.get(partition), int(message.offset() or 0)
+        if end is None or offset >= end:
+            continue
+        kept.append(message)
+        if offset >= end - 1:
+            del todo[partition]
+    return kept

@@ -14,12 +14,13 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
+from confluent_kafka import Consumer, Message, TopicPartition
 
 from worker.codec import DecodeError, EventDecoder, default_schemas_dir, load_schema
 from worker.codec.configured import schema_registry
 from worker.errors import FraudWorkerError
 from worker.kafka.config import reader_config
+from worker.kafka.topics import records_before_end
 from worker.ops.lag import TIMEOUT_S, topic_partitions
 from worker.settings import Settings
 
@@ -149,7 +150,7 @@ def read_dead_letters(
         last_progress = time.monotonic()
         while todo:
             messages = consumer.consume(BATCH_MAX, POLL_S)
-            records = _up_to_end(messages, todo)
+            records = records_before_end(messages, todo)
             if records:
                 last_progress = time.monotonic()
             elif time.monotonic() - last_progress > stall_s:
@@ -178,24 +179,6 @@ def _assign_to_end(consumer: Consumer, topic: str, settings: Settings) -> dict[i
         consumer.assign(starts)
     return todo
 
-
-def _up_to_end(messages: list[Message], todo: dict[int, int]) -> list[Message]:
-    """The records before each partition's end; a partition that reached it leaves ``todo``
-    (its last offsets may be transaction markers, never delivered: EOF says so)."""
-    kept = []
-    for message in messages:
-        partition, error = int(message.partition() or 0), message.error()
-        if error is not None:
-            if error.code() == KafkaError._PARTITION_EOF:
-                todo.pop(partition, None)
-            continue
-        end, offset = todo.get(partition), int(message.offset() or 0)
-        if end is None or offset >= end:
-            continue
-        kept.append(message)
-        if offset >= end - 1:
-            del todo[partition]
-    return kept
 
 
 def _decoded(message: Message, decoder: EventDecoder, counts: ReadCounts) -> DeadLetter | None:

@@ -14,11 +14,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
+from confluent_kafka import Consumer, TopicPartition
 from numpy.typing import NDArray
 
 from worker.errors import FraudWorkerError
 from worker.kafka.config import reader_config
+from worker.kafka.topics import records_before_end
 from worker.quality.decode import PrefixDecoder
 from worker.settings import Settings
 
@@ -116,7 +117,7 @@ def _consume(
     last_progress = time.monotonic()
     while todo:
         messages = consumer.consume(BATCH_MAX, POLL_S)
-        values = _values(messages, todo)
+        values = [m.value() for m in records_before_end(messages, todo)]
         if values:
             _decode(batches, decoder, values)
             progress(len(values))
@@ -128,25 +129,6 @@ def _consume(
             )
     return batches
 
-
-def _values(messages: list[Message], todo: dict[int, int]) -> list[bytes | None]:
-    """The values of the records up to each partition's end; partitions that reached their
-    end leave ``todo``."""
-    values: list[bytes | None] = []
-    for message in messages:
-        partition = int(message.partition() or 0)
-        error = message.error()
-        if error is not None:
-            if error.code() == KafkaError._PARTITION_EOF:
-                todo.pop(partition, None)
-            continue
-        end, offset = todo.get(partition), int(message.offset() or 0)
-        if end is None or offset >= end:
-            continue
-        values.append(message.value())
-        if offset >= end - 1:
-            del todo[partition]
-    return values
 
 
 def _decode(batches: _Batches, decoder: PrefixDecoder, values: list[bytes | None]) -> None:
