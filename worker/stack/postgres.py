@@ -232,20 +232,18 @@ class PostgresNode:
 
     def wait_ready(self, timeout_s: float) -> None:
         """Wait until the server answers as the superuser, then make sure ``triage`` exists."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.record() is None:
-                raise StackError(
-                    f"postgres exited during start ({self._last_log_line()}); see {self.log_path}"
-                )
-            try:
-                check_answers(self.url("postgres"))
-            except psycopg.OperationalError:
-                time.sleep(0.2)
-                continue
-            ensure_database(self.url("postgres"), DATABASE)
-            return
-        raise StackError(f"PostgreSQL did not answer within {timeout_s:.0f} s; see {self.log_path}")
+        process.wait_until_answers(
+            "postgres", lambda: self.record() is not None, self._answers, timeout_s,
+            self.log_path, poll_s=0.2,
+        )  # fmt: skip
+        ensure_database(self.url("postgres"), DATABASE)
+
+    def _answers(self) -> bool:
+        try:
+            check_answers(self.url("postgres"))
+        except psycopg.OperationalError:
+            return False
+        return True
 
     def stop(self, timeout_s: float = 30.0) -> None:
         """Fast shutdown (SIGINT): SIGTERM would wait for every client to hang up first."""
@@ -327,9 +325,6 @@ class PostgresNode:
                 f"{self.data_dir} to start afresh"
             )
 
-    def _last_log_line(self) -> str:
-        lines = process.tail(self.log_path, 1).strip()
-        return lines or "no log"
 
 
 def _reachable(folder: Path, user: pwd.struct_passwd) -> bool:

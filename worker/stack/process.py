@@ -13,6 +13,7 @@ import shutil
 import signal
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -112,6 +113,28 @@ def _reap(pid: int) -> None:
     """Collect our own child's exit status, so it does not linger as a zombie."""
     with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
+
+
+def wait_until_answers(
+    name: str,
+    running: Callable[[], bool],
+    answers: Callable[[], bool],
+    timeout_s: float,
+    log_path: Path,
+    poll_s: float = 0.1,
+) -> None:
+    """Poll ``answers()`` until it says yes; fail at once, with the end of the server's log,
+    when it exited meanwhile, and after ``timeout_s`` when it never answered."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if not running():
+            raise StackError(
+                f"{name} exited during start; the end of {log_path}:\n{tail(log_path)}"
+            )
+        if answers():
+            return
+        time.sleep(poll_s)
+    raise StackError(f"{name} did not answer within {timeout_s:.0f} s; see {log_path}")
 
 
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
 import redis
@@ -91,19 +90,17 @@ class RedisNode:
         return process.spawn(command, self.log_path, self.pid_path, dict(os.environ))
 
     def wait_ready(self, timeout_s: float) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.record() is None:
-                raise StackError(
-                    f"redis-server exited during start; the end of {self.log_path}:\n"
-                    + process.tail(self.log_path)
-                )
-            try:
-                ping(self.url)
-                return
-            except redis.RedisError:
-                time.sleep(0.1)
-        raise StackError(f"Redis did not answer within {timeout_s:.0f} s; see {self.log_path}")
+        process.wait_until_answers(
+            "redis-server", lambda: self.record() is not None, self._answers, timeout_s,
+            self.log_path,
+        )  # fmt: skip
+
+    def _answers(self) -> bool:
+        try:
+            ping(self.url)
+        except redis.RedisError:
+            return False
+        return True
 
     def stop(self) -> None:
         record = process.read_pid_file(self.pid_path)
