@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import socket
+import subprocess
+import time
 import urllib.error
 import urllib.request
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from worker.events import EVENT_FIELDS, EventBatch
@@ -54,3 +57,20 @@ def http_get(url: str, timeout_s: float = 5) -> tuple[int, str]:
             return error.code, error.read().decode()
     except OSError:
         return 0, ""
+
+
+def wait_app_ready(
+    url: str, app: subprocess.Popen[bytes], log: Path, timeout_s: float = 90
+) -> None:
+    """Wait until a ``fraud-worker triage`` process at ``url`` (ending in /) says ready."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        assert app.poll() is None, f"the triage app exited:\n{log.read_text()[-3000:]}"
+        try:
+            with urllib.request.urlopen(f"{url}readyz", timeout=1) as answer:
+                if answer.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.3)
+    raise AssertionError(f"the triage app was not ready in {timeout_s:g} s:\n{log.read_text()}")

@@ -7,6 +7,8 @@ a Schema Registry) are skipped with ``--offline``.
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -14,11 +16,20 @@ import redis
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
 
-from worker.codec import RecordEncoder, default_schemas_dir, load_schema
+from worker.access import kafka_reason, kafka_refusal, redis_refusal
+from worker.codec import (
+    ConfluentSchemaRegistry,
+    RecordEncoder,
+    SchemaRegistryError,
+    default_schemas_dir,
+    load_schema,
+)
 from worker.codec.avro import TRANSACTION_READER_SCHEMA
 from worker.codec.configured import schema_registry
+from worker.codec.confluent import REGISTER_HINT
 from worker.errors import FraudWorkerError
 from worker.kafka.config import client_config
+from worker.redis_client import build_client
 from worker.settings import Settings, masked
 
 BROKER_HINT = (
@@ -31,64 +42,116 @@ class BrokerUnavailable(FraudWorkerError):
     """The Kafka broker did not answer; the message names the address and the fix."""
 
 
+class BrokerRefused(BrokerUnavailable):
+    """The broker answered and refused this client (credentials, certificate): waiting does
+    not help; the message names the setting."""
+
+
 class RedisUnavailable(FraudWorkerError):
     """Redis did not answer; the message names the (masked) URL and the fix."""
 
 
-def probe_broker(settings: Settings, timeout_s: float = 5.0) -> int:
+class RedisRefused(RedisUnavailable):
+    """Redis answered and refused this client (credentials, permissions, certificate)."""
+
+
+log = logging.getLogger(__name__)
+# How often the probe looks at librdkafka's errors while it waits for the metadata: a
+# refusal is known after one handshake, long before the probe's timeout.
+PROBE_STEP_S = 0.25
+
+
+def probe_broker(settings: Settings, timeout_s: float = 5.0, until_down: bool = False) -> int:
     """Ask the broker for its metadata; return how many brokers answered, or raise
-    BrokerUnavailable with librdkafka's reason (connection refused, authentication, …).
+    BrokerUnavailable with librdkafka's reason (connection refused, …) — BrokerRefused,
+    at once, when the broker refused the credentials or its certificate is not trusted.
+    ``until_down``: give up as soon as every broker was found down, not after ``timeout_s``.
 
     The probe's own client logs nothing: the reason goes into the one error line."""
     errors: list[KafkaError] = []
     admin = AdminClient(client_config(settings, log_level=0, error_cb=errors.append))
-    try:
-        metadata = admin.list_topics(timeout=timeout_s)
-    except KafkaException as exc:
-        admin.poll(0)  # serves the error callbacks queued while it waited
-        reason = _reason(errors) or exc.args[0].str()
-        raise BrokerUnavailable(
-            f"the Kafka broker at {settings.kafka_bootstrap} did not answer within "
-            f"{timeout_s:g} s ({reason}); {BROKER_HINT}"
-        ) from exc
-    return len(metadata.brokers)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            step = max(min(PROBE_STEP_S, deadline - time.monotonic()), 0.001)
+            return len(admin.list_topics(timeout=step).brokers)
+        except KafkaException as exc:
+            admin.poll(0)  # serves the error callbacks queued while it waited
+            refusal = kafka_refusal(errors)
+            if refusal is not None:
+                raise BrokerRefused(
+                    f"the Kafka broker at {settings.kafka_bootstrap} refused this client "
+                    f"({refusal[0]}); {refusal[1]}"
+                ) from exc
+            down = any(e.code() == KafkaError._ALL_BROKERS_DOWN for e in errors)
+            if time.monotonic() >= deadline or (until_down and down):
+                reason = _reason(errors) or exc.args[0].str()
+                raise BrokerUnavailable(
+                    f"the Kafka broker at {settings.kafka_bootstrap} did not answer within "
+                    f"{timeout_s:g} s ({reason}); {BROKER_HINT}"
+                ) from exc
 
 
 def _reason(errors: list[KafkaError]) -> str | None:
     """The most telling error: a connection or authentication failure, not the summary."""
     telling = [e for e in errors if e.code() != KafkaError._ALL_BROKERS_DOWN]
-    return (telling or errors)[-1].str() if errors else None
+    return kafka_reason((telling or errors)[-1]) if errors else None
 
 
 def probe_redis(settings: Settings, timeout_s: float = 2.0) -> str:
-    """PING Redis; return its version, or raise RedisUnavailable naming the masked URL."""
+    """PING Redis; return its version, or raise RedisUnavailable naming the masked URL —
+    RedisRefused when it refused the credentials or its certificate is not trusted."""
     url = masked(settings)["redis"]["url"] or settings.redis_url
-    client = redis.Redis.from_url(
-        settings.redis_url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s
-    )
+    client = build_client(settings, timeout_s)
     try:
         client.ping()
         return str(client.info("server").get("redis_version", "?"))
     except redis.RedisError as exc:
+        hint = redis_refusal(exc)
+        if hint is not None:
+            raise RedisRefused(f"Redis at {url} refused this client ({exc}); {hint}") from exc
         raise RedisUnavailable(f"Redis at {url} did not answer ({exc}); {REDIS_HINT}") from exc
     finally:
         client.close()
 
 
+def require_access(settings: Settings, with_redis: bool = True) -> None:
+    """The start-up check of the long-running members (worker, labels consumer, re-scorer,
+    triage app): stop with one line when Kafka or Redis refuses this client. A server that
+    is down is only logged: the member starts, waits for it, and is not ready meanwhile."""
+    try:
+        probe_broker(settings, until_down=True)
+    except BrokerRefused:
+        raise
+    except BrokerUnavailable as exc:
+        log.warning("starting without the broker: %s", exc)
+    if not with_redis:
+        return
+    try:
+        probe_redis(settings)
+    except RedisRefused:
+        raise
+    except RedisUnavailable as exc:
+        log.warning("starting without Redis: %s", exc)
+
+
 def check_schemas(settings: Settings) -> str:
-    """The reader schema parses and every output subject resolves to a writer schema."""
+    """The reader schema parses and every subject written resolves to a writer schema; a
+    Schema Registry's missing subjects are named all at once, with the command that adds them."""
     registry = schema_registry(settings)
     load_schema(default_schemas_dir() / TRANSACTION_READER_SCHEMA)
-    subjects = settings.schemas
-    ids = [
-        RecordEncoder(registry, subject).schema_id
-        for subject in (
-            subjects.scored_subject,
-            subjects.review_subject,
-            subjects.dead_letter_subject,
-        )
-    ]
-    return f"reader schema and output subjects resolve (ids {ids}) in {registry!r}"
+    subjects = settings.schemas.written_subjects()
+    held = ""
+    if isinstance(registry, ConfluentSchemaRegistry):
+        there = registry.subjects()
+        missing = [subject for subject in subjects if subject not in there]
+        if missing:
+            raise SchemaRegistryError(
+                f"subjects {missing} are not registered at {registry.url}; {REGISTER_HINT}"
+            )
+        held = f"; the registry holds {len(there)} subjects"
+    ids = [RecordEncoder(registry, subject).schema_id for subject in subjects]
+    return f"reader schema and output subjects resolve (ids {ids}) in {registry!r}{held}"
 
 
 def check_topics(settings: Settings, timeout_s: float = 5.0) -> str:

@@ -14,6 +14,7 @@ from worker.cli_evaluate import evaluate_command
 from worker.cli_labels import labels_command
 from worker.cli_ops import dlq_app, lag_command
 from worker.cli_rescore import rescore_command
+from worker.cli_schemas import schemas_app
 from worker.cli_stack import stack_app, topics_app
 from worker.cli_train import train_command
 from worker.cli_triage import triage_app
@@ -36,6 +37,7 @@ app.add_typer(topics_app, name="topics")
 app.add_typer(bench_app, name="bench")
 app.add_typer(triage_app, name="triage")
 app.add_typer(dlq_app, name="dlq")
+app.add_typer(schemas_app, name="schemas")
 app.command("train")(train_command)
 app.command("run")(run_command)
 app.command("labels")(labels_command)

@@ -14,10 +14,12 @@ log = logging.getLogger(__name__)
 def labels_command() -> None:
     """Apply the labels topic (chargebacks, analysts' decisions) to the feature store's
     terminal-risk windows, each label once; a member of its own consumer group."""
+    from worker.checks import require_access
     from worker.labels import LabelsConsumer, LabelsMetrics
 
     settings = command_settings()
     early = signals_while_starting()
+    require_access(settings)  # a refused password or certificate: one line, no start
     metrics = LabelsMetrics()
     consumer = LabelsConsumer(settings, metrics)
     port = settings.labels.metrics_port

@@ -15,11 +15,13 @@ def rescore_command() -> None:
     """Re-score the degraded answers of the last hours with the primary (consumer of
     topics.degraded in its own group); a re-score that says review or block goes to the
     review topic, superseding the degraded answer. Runs until SIGTERM/SIGINT."""
+    from worker.checks import require_access
     from worker.rescore import RescoreMetrics, RescoreWorker
     from worker.runtime import build_runtime
 
     settings = command_settings()
     early = signals_while_starting()
+    require_access(settings)  # a refused password or certificate: one line, no start
     runtime = build_runtime(settings)
     metrics = RescoreMetrics()
     try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 import typer
 from confluent_kafka.admin import AdminClient
 
@@ -9,6 +11,7 @@ from worker.checks import probe_broker
 from worker.cli_common import command_settings
 from worker.kafka.config import client_config
 from worker.kafka.topics import describe_topics, ensure_topics
+from worker.settings import Settings
 from worker.stack import Stack
 from worker.stack.browser import chromium_executable, chromium_version
 
@@ -18,12 +21,30 @@ stack_app = typer.Typer(
 topics_app = typer.Typer(help="The worker's topics.", no_args_is_help=True)
 
 
+class Profile(StrEnum):
+    """``default``: the development stack (.stack/, plaintext, with PostgreSQL); ``secure``:
+    Kafka over SASL_SSL and Redis over TLS with an ACL user (.stack-secure/, own ports)."""
+
+    default = "default"
+    secure = "secure"
+
+
+PROFILE_OPTION = typer.Option(
+    Profile.default, "--profile", help="default, or secure (SASL_SSL Kafka, TLS Redis)."
+)
+
+
 @stack_app.command("up")
 def stack_up(
     topics: bool = typer.Option(True, help="Also create the worker's topics."),
+    profile: Profile = PROFILE_OPTION,
 ) -> None:
-    """Start Kafka, Redis and PostgreSQL (or reuse the running ones) and wait until each answers."""
+    """Start Kafka, Redis and PostgreSQL (or reuse the running ones) and wait until each answers;
+    --profile secure: Kafka (SASL_SSL) and Redis (TLS) only, and the client's settings."""
     settings = command_settings()
+    if profile is Profile.secure:
+        _secure_up(settings, topics)
+        return
     status = Stack(settings, with_postgres=True).up()
     typer.echo(status.describe())
     if topics:
@@ -31,15 +52,44 @@ def stack_up(
 
 
 @stack_app.command("down")
-def stack_down() -> None:
+def stack_down(profile: Profile = PROFILE_OPTION) -> None:
     """Stop the servers this stack started; nothing else is touched."""
-    typer.echo(Stack(command_settings(), with_postgres=True).down().describe())
+    typer.echo(_stack(command_settings(), profile).down().describe())
 
 
 @stack_app.command("status")
-def stack_status() -> None:
+def stack_status(profile: Profile = PROFILE_OPTION) -> None:
     """Say what runs where."""
-    typer.echo(Stack(command_settings(), with_postgres=True).status().describe())
+    typer.echo(_stack(command_settings(), profile).status().describe())
+
+
+def _stack(settings: Settings, profile: Profile) -> Stack:
+    if profile is Profile.default:
+        return Stack(settings, with_postgres=True)
+    from worker.stack.secure import prepare_profile, secure_stack_settings
+
+    own = secure_stack_settings(settings)
+    return Stack(own, profile=prepare_profile(own))
+
+
+def _secure_up(settings: Settings, topics: bool) -> None:
+    """Start the secure profile; print its client settings (passwords masked) and write
+    them, in the clear, to its client.env (0600)."""
+    from worker.chaos.stack import link_jars
+    from worker.stack.secure import client_settings, prepare_profile, secure_stack_settings
+
+    own = secure_stack_settings(settings)
+    profile = prepare_profile(own)
+    stack = Stack(own, profile=profile)
+    # The default stack's jars, hard-linked: no second download.
+    link_jars(stack.kafka.jar_dir, settings.stack.dir.resolve() / "kafka" / "jars")
+    typer.echo(stack.up().describe())
+    path = profile.write_client_env()
+    typer.echo(f"client settings (passwords in {path}, 0600; load with: set -a; . {path}; set +a):")
+    for name, value in profile.masked_env().items():
+        typer.echo(f"  {name}={value}")
+    if topics:
+        _create_topics(client_settings(profile, settings))
 
 
 @stack_app.command("browser")
@@ -98,8 +148,8 @@ def topics_describe() -> None:
         typer.echo(f"{info.name:<28} partitions={info.partitions}")
 
 
-def _create_topics() -> None:
-    settings = command_settings()
+def _create_topics(settings: Settings | None = None) -> None:
+    settings = settings or command_settings()
     probe_broker(settings)
     admin = AdminClient(client_config(settings))
     created = ensure_topics(admin, settings.topics.all_topics())

@@ -26,11 +26,13 @@ def serve(ctx: typer.Context) -> None:
     and degraded topics into its database, and publish decisions to the labels topic."""
     if ctx.invoked_subcommand is not None:
         return
+    from worker.checks import require_access
     from worker.member import signals_while_starting
     from worker.triage.service import TriageService
 
     settings = command_settings()
     early = signals_while_starting()
+    require_access(settings, with_redis=False)  # the app uses Kafka and its own database
     service = TriageService(settings)
     if early:
         raise SystemExit(0)

@@ -43,12 +43,14 @@ log = logging.getLogger(__name__)
 
 def run_command() -> None:
     """Run one worker: a member of the consumer group, until SIGTERM/SIGINT."""
+    from worker.checks import require_access
     from worker.loop import Worker
     from worker.metrics import WorkerMetrics
     from worker.runtime import build_runtime
 
     settings = command_settings()
     early = signals_while_starting()
+    require_access(settings)  # a refused password or certificate: one line, before the models
     runtime = build_runtime(settings)
     metrics = WorkerMetrics()
     worker = Worker(settings, runtime, metrics)  # exports load failures, Health reports them
@@ -111,7 +113,17 @@ def simulate_command(
     days: Annotated[
         int, typer.Option(min=1, help="Days to simulate (events come in time order).")
     ] = 30,
-    schema_id: Annotated[int, typer.Option(help="Writer schema id (1, 2 or 3).")] = 2,
+    schema_version: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Version of the input subject's writer schema (1, 2 or 3); the registry gives "
+            "its id.",
+        ),
+    ] = 2,
+    schema_id: Annotated[
+        int | None, typer.Option(help="A writer schema id instead of --schema-version.")
+    ] = None,
     labels: Annotated[
         bool,
         typer.Option(
@@ -150,6 +162,8 @@ def simulate_command(
             truth_out, transactions.transaction_id[:stop], transactions.labels.is_fraud[:stop]
         )
     registry = schema_registry(settings)
+    if schema_id is None:
+        schema_id = registry.version_id(settings.schemas.input_subject, schema_version)
     encoder = RecordEncoder.for_schema_id(registry, schema_id)
     label_encoder = RecordEncoder(registry, settings.schemas.labels_subject)
     producer = Producer(client_config(settings, **{"linger.ms": 10, "compression.type": "lz4"}))
@@ -325,13 +339,27 @@ def demo_command(
     events: Annotated[
         int, typer.Option(min=100, help="Simulated events to stream (about 1,900 a day).")
     ] = 60_000,
-    rate: Annotated[float, typer.Option(min=10, help="Events per second.")] = 2_500,
-    outage_s: Annotated[float, typer.Option(min=0, help="How long Redis is stopped midway.")] = 5,
+    rate: Annotated[float, typer.Option(min=10, help="Events per second.")] = 1_200,
+    outage_s: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            help="How long Redis is stopped (10 s into the stream): long enough for the "
+            "degraded-share alert, 10 s at demo speed, to fire.",
+        ),
+    ] = 20,
+    prometheus_port: Annotated[
+        int, typer.Option(min=0, max=65535, help="The demo's Prometheus port (0: a free one).")
+    ] = 0,
 ) -> None:
     """The main job: stream simulated events and their chargebacks through two workers, the
     labels consumer and the re-scorer, into the analysts' triage app; fail Redis midway;
-    summarize the ladder and the loop."""
+    summarize the ladder and the loop; a real Prometheus watches it all with the chart's
+    alerts and dashboard (summary and PNG timeline in the stack's demo/ folder)."""
     from worker.demo import run_demo
 
     settings = command_settings(level="WARNING")
-    typer.echo(run_demo(settings, events, rate, outage_s, announce=typer.echo))
+    summary = run_demo(
+        settings, events, rate, outage_s, announce=typer.echo, prometheus_port=prometheus_port
+    )
+    typer.echo(summary)

@@ -7,6 +7,11 @@ by real means and brought back. The summary shows the ladder absorbing the outag
 primary → fallback → back again) with nothing lost, and the loop: chargebacks raising the risk
 of compromised terminals, the live quality of each level, the review stream during and after
 the outage, and the degraded answers re-scored once the primary was back.
+
+A real Prometheus scrapes every process of the demo (``worker.monitoring``) and plays the
+chart's alert rules 30 times faster: the summary says whether each query of the chart's
+dashboard returned data and when the degraded-share alert went pending, fired and resolved;
+a PNG timeline is written beside the text summary (``<stack dir>/demo/``).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from pathlib import Path
 from typing import Any
 from urllib.request import urlopen
 
+import httpx
 import numpy as np
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
@@ -40,9 +46,14 @@ from worker.demo_loop import (
     review_stream,
     risk_table,
 )
-from worker.demo_triage import queue_summary, start_demo_triage
+from worker.demo_triage import DemoTriage, analyst_decides, queue_summary, start_demo_triage
+from worker.errors import ConfigError, StackError
 from worker.kafka.config import client_config, reader_config
 from worker.kafka.topics import caught_up, end_offsets, ensure_topics
+from worker.monitoring import server as prom
+from worker.monitoring.observe import Monitoring, observe
+from worker.monitoring.server import DemoPrometheus, Target
+from worker.monitoring.timeline_png import write_timeline
 from worker.quality.figures import evaluate_columns
 from worker.quality.results import DECISION_NAMES, SOURCE_NAMES, Results
 from worker.runtime import feature_store, redis_client
@@ -66,7 +77,10 @@ class DemoRun:
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
     side: list[subprocess.Popen[bytes]] = field(default_factory=list)
     metrics_ports: list[int] = field(default_factory=list)
+    # The labels consumer's, the re-scorer's and the live-quality follower's /metrics.
+    side_ports: dict[str, int] = field(default_factory=dict)
     chargebacks: int = 0
+    outage_at_s: float = 0.0  # seconds into the stream when Redis is stopped
 
 
 # The demo's breakers try Redis again after 1 to 2 s (5 to 60 s by default), so that the way back
@@ -75,8 +89,17 @@ DEMO_BREAKER_ENV = {"FRAUD_BREAKER__OPEN_WAIT_S": "1", "FRAUD_BREAKER__MAX_OPEN_
 # Every primary answer is shadowed by the fallback and the rules: the summary then measures
 # every level on the same events.
 DEMO_WORKER_ENV = {**DEMO_BREAKER_ENV, "FRAUD_WORKER__SHADOW_SAMPLE_RATE": "1"}
-# The labels consumer and the re-scorer: no endpoints (the demo reads the topics).
-SIDE_ENV = {"FRAUD_LABELS__METRICS_PORT": "0", "FRAUD_RESCORE__METRICS_PORT": "0"}
+# The side processes' endpoints, scraped by the demo's Prometheus: command → port setting.
+SIDE_PORT_ENV = {"labels": "FRAUD_LABELS__METRICS_PORT", "rescore": "FRAUD_RESCORE__METRICS_PORT"}
+# `evaluate --follow` as the chart's quality component runs it, recomputing each second (5 s
+# by default) so that the live-quality panels fill within the demo's minute. It reads the
+# topics from their beginning (a long-used stack holds millions of records): niced, so that
+# on a small machine it does not take the CPU the workers need to keep up with the stream.
+QUALITY_ARGS = ["evaluate", "--follow", "--refresh-s", "1", "--metrics-port"]
+QUALITY_NICE = ("nice", "-n", "10")
+# Seconds of stream after Redis is back: the scaled rate window (4 s), the alert's resolution
+# and a margin, so that the alert resolves while the primary answers, not for want of answers.
+AFTER_OUTAGE_MIN_S = 15.0
 # About 76,000 events over 40 simulated days: long enough for chargebacks (7 days late) to
 # reach terminal risk, short enough to stream in under a minute.
 DEMO_SIMULATION = SimulationConfig(n_customers=1000, n_terminals=2000, n_days=40)
@@ -102,22 +125,36 @@ def metrics_ports(environ: Mapping[str, str], workers: int = 2) -> list[int]:
     return [base + index if base else 0 for index in range(workers)]
 
 
-def _start(command: str, env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+def _start(
+    args: list[str], env: dict[str, str], log_path: Path, prefix: tuple[str, ...] = ()
+) -> subprocess.Popen[bytes]:
+    command = [*prefix, sys.executable, "-m", "worker", *args]
     with log_path.open("wb") as log:
-        return subprocess.Popen(
-            [sys.executable, "-m", "worker", command], env=env, stdout=log, stderr=subprocess.STDOUT
-        )
+        return subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
 def start_workers(run: DemoRun, log_dir: Path) -> None:
-    """Two workers, the labels consumer and the re-scorer, each logging to ``log_dir``."""
+    """Two workers, the labels consumer, the re-scorer and the live-quality follower, each
+    logging to ``log_dir``, each with its /metrics on the port picked for it."""
     log_dir.mkdir(parents=True, exist_ok=True)
     for index, port in enumerate(run.metrics_ports):
         env = {**DEMO_WORKER_ENV, **os.environ, METRICS_PORT_ENV: str(port)}
-        run.workers.append(_start("run", env, log_dir / f"worker-{index}.log"))
-    for command in ("labels", "rescore"):
-        env = {**DEMO_BREAKER_ENV, **SIDE_ENV, **os.environ}
-        run.side.append(_start(command, env, log_dir / f"{command}.log"))
+        run.workers.append(_start(["run"], env, log_dir / f"worker-{index}.log"))
+    for command, variable in SIDE_PORT_ENV.items():
+        env = {**DEMO_BREAKER_ENV, **os.environ, variable: str(run.side_ports[command])}
+        run.side.append(_start([command], env, log_dir / f"{command}.log"))
+    quality = [*QUALITY_ARGS, str(run.side_ports["quality"])]
+    run.side.append(_start(quality, dict(os.environ), log_dir / "quality.log", QUALITY_NICE))
+
+
+def scrape_targets(run: DemoRun, settings: Settings) -> list[Target]:
+    """Every demo process with an endpoint, under the chart's job names."""
+    host = "127.0.0.1"
+    targets = [Target(prom.WORKER_JOB, f"{host}:{port}") for port in run.metrics_ports if port]
+    jobs = {"labels": prom.LABELS_JOB, "rescore": prom.RESCORE_JOB, "quality": prom.QUALITY_JOB}
+    targets += [Target(jobs[name], f"{host}:{port}") for name, port in run.side_ports.items()]
+    targets.append(Target(prom.TRIAGE_JOB, f"{settings.triage.host}:{settings.triage.port}"))
+    return targets
 
 
 def wait_ready(run: DemoRun, timeout_s: float = 90) -> None:
@@ -145,16 +182,21 @@ def produce_stream(
     run: DemoRun, transactions: Transactions, feed: LabelFeed, watch: RiskWatch
 ) -> None:
     """Produce at the demo's rate, chargebacks in simulated time among the events; remember
-    when each event left (end-to-end latency) and look at terminal risk as the days pass."""
+    when each event left (end-to-end latency) and look at terminal risk as the days pass.
+    Midway a few undecodable events and one label without a transaction id go out too: the
+    workers' and the labels consumer's dead-letter paths (and their panels) at work."""
     registry = schema_registry(run.settings)
-    encoder = RecordEncoder.for_schema_id(registry, 2)
+    input_v2 = registry.version_id(run.settings.schemas.input_subject, 2)
+    encoder = RecordEncoder.for_schema_id(registry, input_v2)
     label_encoder = RecordEncoder(registry, run.settings.schemas.labels_subject)
     producer = Producer(client_config(run.settings, **{"linger.ms": 5}))
     topics = run.settings.topics
     sent = 0
+    poison: dict[str, Any] | None = None
     for events, labels in stream_with_labels(transactions, feed, run.rate, 50, stop=run.events):
         for label in labels:
             producer.produce(topics.labels, label_encoder.encode(label), label["card_id"].encode())
+            poison = poison or {**label, "transaction_id": ""}
         run.chargebacks += len(labels)
         for event in events:
             run.sent_at[event["transaction_id"]] = time.time()
@@ -163,6 +205,8 @@ def produce_stream(
         if sent < run.events // 2 <= sent + len(events):
             for value in GARBAGE:
                 producer.produce(topics.input, value, b"garbage")
+            if poison is not None:
+                producer.produce(topics.labels, label_encoder.encode(poison), b"garbage")
         sent += len(events)
         watch.at(int(transactions.day[sent - 1]), run.chargebacks)
     producer.flush(30)
@@ -280,17 +324,120 @@ def run_demo(
     rate: float,
     outage_s: float,
     announce: Callable[[str], None] = print,
+    prometheus_port: int = 0,
 ) -> str:
+    """Run the demo; its summary is returned, and written with the PNG timeline to
+    ``<stack dir>/demo/`` (summary.txt, timeline.png). ``prometheus_port`` 0: a free one."""
+    return demo(settings, events, rate, outage_s, announce, prometheus_port).text
+
+
+def demo(
+    settings: Settings,
+    events: int,
+    rate: float,
+    outage_s: float,
+    announce: Callable[[str], None] = print,
+    prometheus_port: int = 0,
+) -> DemoReport:
+    """``run_demo`` with what it found, for tests to check."""
     probe_broker(settings)
-    stack = Stack(settings)
     ensure_topics(AdminClient(client_config(settings)), settings.topics.all_topics())
     triage = start_demo_triage(settings)
     announce(triage.describe())
     seed = int(time.time()) % 100_000  # fresh transaction ids every run
     transactions = simulate(replace(DEMO_SIMULATION, seed=seed))
     feed = chargebacks(transactions, seed, ChargebackConfig())
-    run = DemoRun(settings, min(events, len(transactions)), rate, outage_s)
+    run = plan_run(settings, min(events, len(transactions)), rate, outage_s)
+    prometheus = start_prometheus(run, prometheus_port, announce)
+    began = time.time()
+    frauds = fraud_ids(transactions, run.events)
+    try:
+        streamed = stream_through(run, Stack(settings), transactions, feed)
+        decided = triage_at_work(run, triage, streamed.outputs, frauds)
+        queue = queue_summary(settings, triage)  # the app has caught up with the topics
+        endpoints = len(scrape_targets(run, settings))
+        monitoring = observe(prometheus, run.outage, streamed.results, began, endpoints)
+        streamed.codes = stop_workers(run)
+    finally:
+        _terminate_left(run)
+        prometheus.stop()
+    text = "\n".join(
+        [
+            summarize(
+                run,
+                streamed.results,
+                streamed.expected,
+                streamed.codes,
+                len(streamed.outputs.review),
+                streamed.outputs.dead_letters,
+            ),
+            "",
+            *loop_summary(run, streamed.results, streamed.outputs, frauds, streamed.watch),
+            "",
+            decided,
+            queue,
+            "",
+            *monitoring.lines,
+        ]
+    )
+    return write_outputs(settings.stack.dir / "demo", text, run, streamed, monitoring)
+
+
+def plan_run(settings: Settings, events: int, rate: float, outage_s: float) -> DemoRun:
+    """The run's figures, when the outage begins, and every process's metrics port."""
+    run = DemoRun(settings, events, rate, outage_s)
+    run.outage_at_s = outage_start_s(events / rate, outage_s)
     run.metrics_ports = metrics_ports(os.environ)
+    run.side_ports = {name: free_port() for name in ("labels", "rescore", "quality")}
+    return run
+
+
+def start_prometheus(run: DemoRun, port: int, announce: Callable[[str], None]) -> DemoPrometheus:
+    """The demo's Prometheus, in the stack's folder, scraping every process of the run."""
+    prometheus = DemoPrometheus(
+        run.settings.stack.dir.resolve() / "prometheus", port or free_port()
+    )
+    prometheus.start(scrape_targets(run, run.settings))
+    announce(
+        f"Prometheus scrapes the demo: open {prometheus.url}/alerts or {prometheus.url}/graph "
+        f"while it runs (the chart's alerts, {prometheus.scale:g} times faster; its folder: "
+        f"{prometheus.folder})"
+    )
+    return prometheus
+
+
+def outage_start_s(stream_s: float, outage_s: float, before_s: float = 10.0) -> float:
+    """When Redis is stopped: ``before_s`` into the stream (a baseline for the plot and the
+    rates), earlier when the stream is short, so that at least ``AFTER_OUTAGE_MIN_S`` of it
+    follow the outage: the alert must resolve while the primary answers again."""
+    if outage_s <= 0:
+        return 0.0
+    spare = stream_s - outage_s - AFTER_OUTAGE_MIN_S
+    if spare < 0:
+        raise ConfigError(
+            f"--events/--rate stream for {stream_s:.0f} s: an outage of {outage_s:g} s needs "
+            f"at least {outage_s + AFTER_OUTAGE_MIN_S:.0f} s (more --events, a lower --rate "
+            "or a shorter --outage-s)"
+        )
+    return min(before_s, spare)
+
+
+@dataclass
+class Streamed:
+    """What the stream gave: results, outputs, the risk watch; exit codes once stopped."""
+
+    results: list[tuple[dict[str, Any], int]]
+    expected: set[str]
+    outputs: Outputs
+    watch: RiskWatch
+    codes: list[int] = field(default_factory=list)
+
+
+def stream_through(
+    run: DemoRun, stack: Stack, transactions: Transactions, feed: LabelFeed
+) -> Streamed:
+    """Start the demo's processes, stream, fail Redis meanwhile, collect what came out."""
+    settings = run.settings
     topics = settings.topics
     watched = (topics.scored, topics.review, topics.dead_letter, topics.degraded, topics.shadow)
     starts = {t: end_offsets(settings, t) for t in watched}
@@ -300,27 +447,72 @@ def run_demo(
     producer = threading.Thread(target=produce_stream, args=(run, transactions, feed, watch))
     producer.start()
     outage = None
-    if not settings.redis.url:
-        outage = threading.Thread(target=redis_outage, args=(run, stack, run.events / rate * 0.5))
+    if not settings.redis.url and run.outage_s > 0:
+        outage = threading.Thread(target=redis_outage, args=(run, stack, run.outage_at_s))
         outage.start()
     expected = set(transactions.transaction_id[: run.events].tolist())
-    results = collect_results(run, starts[topics.scored], expected, run.events / rate + 120)
+    results = collect_results(run, starts[topics.scored], expected, run.events / run.rate + 120)
     producer.join()
     if outage:
         outage.join()
     wait_caught_up(settings)
-    outputs = collect_outputs(settings, starts)
-    codes = stop_workers(run)
-    frauds = fraud_ids(transactions, run.events)
-    return "\n".join(
-        [
-            summarize(run, results, expected, codes, len(outputs.review), outputs.dead_letters),
-            "",
-            *loop_summary(run, results, outputs, frauds, watch),
-            "",
-            queue_summary(settings, triage),
-        ]
+    return Streamed(results, expected, collect_outputs(settings, starts), watch)
+
+
+def triage_at_work(run: DemoRun, triage: DemoTriage, outputs: Outputs, frauds: set[str]) -> str:
+    """After the stream: one review item without a transaction id (the app dead-letters it:
+    its poison path at work, as the workers' and the labels consumer's were), and the demo
+    analyst's decision through the app's pages."""
+    settings = run.settings
+    if outputs.review:
+        item = outputs.review[0]
+        poison = {**item, "result": {**item["result"], "transaction_id": ""}}
+        encoder = RecordEncoder(schema_registry(settings), settings.schemas.review_subject)
+        producer = Producer(client_config(settings))
+        producer.produce(settings.topics.review, encoder.encode(poison), b"garbage")
+        producer.flush(30)
+    try:
+        return analyst_decides(settings, triage, frauds)
+    except (StackError, httpx.HTTPError) as exc:  # the summary says so; the run stands
+        return f"the demo analyst could not decide an item in the app: {exc}"
+
+
+def _terminate_left(run: DemoRun) -> None:
+    """After a failure midway: no demo process is left running."""
+    for proc in [*run.workers, *run.side]:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
+
+
+@dataclass(frozen=True)
+class DemoReport:
+    """The summary, where it and the timeline were written, and what Prometheus saw."""
+
+    text: str
+    run: DemoRun
+    monitoring: Monitoring
+    summary_path: Path
+    timeline_path: Path
+
+
+def write_outputs(
+    folder: Path, text: str, run: DemoRun, streamed: Streamed, monitoring: Monitoring
+) -> DemoReport:
+    """summary.txt and timeline.png in ``folder``; the summary then names them."""
+    folder.mkdir(parents=True, exist_ok=True)
+    summary = folder / "summary.txt"
+    summary.write_text(text + "\n")
+    t0 = min((ts for _, ts in streamed.results), default=0) / 1000
+    png = write_timeline(
+        folder / "timeline.png", streamed.results, t0, run.outage, monitoring.alert
     )
+    text += f"\n\nsummary written to {summary}\ntimeline (PNG) written to {png}"
+    return DemoReport(text, run, monitoring, summary, png)
 
 
 def loop_summary(
@@ -404,9 +596,10 @@ def summarize(
     lines = [
         "",
         "=== demo summary ===",
-        f"events in: {run.events} valid + {len(GARBAGE)} undecodable, at {run.rate:.0f}/s; "
-        f"two workers in one group, the labels consumer, the re-scorer (exit codes "
-        f"{exit_codes})",
+        f"events in: {run.events} valid + {len(GARBAGE)} undecodable (and one label without "
+        f"a transaction id), at {run.rate:.0f}/s; "
+        f"two workers in one group, the labels consumer, the re-scorer, the live-quality "
+        f"follower (exit codes {exit_codes})",
         f"results out: {len(results)} for {len(ids)} distinct events; "
         f"missing: {len(expected - set(ids))}; repeated (redelivered): {repeated}",
         f"review topic: {review} items; dead-letter topic: {dead} records",

@@ -15,6 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from worker.events import MS_PER_DAY
+from worker.features.stateful import terminal_risk
 from worker.features.store import RedisFeatureStore
 from worker.features.windows import TERMINAL_WINDOWS
 from worker.simulator.model import Transactions
@@ -60,8 +61,7 @@ class RiskWatch:
 
     def _snapshot(self, sim_day: int, chargebacks: int) -> RiskSnapshot:
         windows = self.store.terminal_aggregates(self.terminals, self.first_epoch_day + sim_day)
-        counts, frauds = windows[:, -1, 0], windows[:, -1, 1]
-        risk = frauds / np.maximum(counts, 1)
+        risk = terminal_risk(windows[:, -1, :])  # as the workers serve it
         window = TERMINAL_WINDOWS[-1]
         day = self.transactions.day
         scenario = self.transactions.labels.fraud_scenario

@@ -8,6 +8,7 @@ It is a stack-owned process (a pid file under the stack's folder): a second demo
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import sys
 import time
@@ -15,14 +16,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.request import urlopen
 
+import httpx
+
 from worker.errors import StackError
 from worker.settings import Settings
 from worker.stack import process
 from worker.stack.manager import TRIAGE_PID
 from worker.triage.service import ensure_user, open_store
-from worker.triage.types import Role
+from worker.triage.types import REASON_CODES, Outcome, Role
 
 DEMO_ACCOUNTS = (("analyst", Role.ANALYST), ("lead", Role.LEAD))
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 @dataclass(frozen=True)
@@ -112,3 +116,37 @@ def queue_summary(settings: Settings, triage: DemoTriage, wait_s: float = 30) ->
             triage.describe(),
         ]
     )
+
+
+def analyst_decides(settings: Settings, triage: DemoTriage, frauds: set[str]) -> str:
+    """The demo analyst signs in to the app, takes the queue's next item, claims it and
+    decides it as the simulation's truth says — through the app's own pages, as a person
+    would (the decision becomes a label on the labels topic, and the app's decision counter
+    moves). A line for the summary."""
+    with httpx.Client(base_url=triage.url, timeout=30) as client:
+        _post(client, "/login", {"username": "analyst", "password": triage.accounts["analyst"]})
+        taken = client.get("/queue/next", follow_redirects=False)
+        place = taken.headers.get("location", "")
+        if not place.startswith("/items/"):
+            return "the demo analyst found no open item to decide"
+        item_id = int(place.rsplit("/", 1)[1])
+        store = open_store(settings)
+        transaction = str(store.item(item_id).result["transaction_id"])
+        store.engine.dispose()
+        outcome = Outcome.FRAUD if transaction in frauds else Outcome.LEGITIMATE
+        _post(client, f"{place}/claim", {})
+        _post(client, f"{place}/decide", {"outcome": outcome.value,
+                                          "reason_code": REASON_CODES[outcome][0],
+                                          "note": "decided by the demo"})  # fmt: skip
+    return f"the demo analyst decided item {item_id} ({transaction}) {outcome.value} in the app"
+
+
+def _post(client: httpx.Client, path: str, form: dict[str, str]) -> None:
+    """POST a form with the session's CSRF token (read from the page the form is on)."""
+    page = client.get(path if path == "/login" else path.rsplit("/", 1)[0])
+    found = CSRF.search(page.text)
+    if found is None:
+        raise StackError(f"the triage app's page for {path} has no CSRF token: see {page.url}")
+    answer = client.post(path, data={**form, "csrf_token": found.group(1)}, follow_redirects=False)
+    if answer.status_code >= 400:
+        raise StackError(f"the triage app refused POST {path}: HTTP {answer.status_code}")

@@ -21,8 +21,6 @@ from pathlib import Path
 from typing import TypeVar
 
 import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from worker.breaker import BreakerConfig, BreakerState, CircuitBreaker
 from worker.errors import ConfigError, FraudWorkerError
@@ -39,6 +37,7 @@ from worker.ladder.writes import WriteBehind
 from worker.models.fallback import FallbackModel
 from worker.models.manifest import ArtifactError, Manifest, load_manifest
 from worker.models.primary import PrimaryModel
+from worker.redis_client import redis_client as redis_client  # where its users import it
 from worker.rules.engine import RuleSet, load_rules
 from worker.settings import BreakerSettings, Settings
 
@@ -82,20 +81,6 @@ def breaker_config(settings: BreakerSettings) -> BreakerConfig:
         half_open_permits=settings.half_open_permits,
         open_wait_s=settings.open_wait_s,
         max_open_wait_s=settings.max_open_wait_s,
-    )
-
-
-def redis_client(settings: Settings, timeout_s: float | None = None) -> redis.Redis:
-    """No retries and short timeouts: the ladder, not the client, decides what a failure costs.
-    A consumer off the hot path (labels) gives a longer ``timeout_s``."""
-    timeout_s = settings.redis.socket_timeout_ms / 1000 if timeout_s is None else timeout_s
-    return redis.Redis.from_url(
-        settings.redis_url,
-        socket_timeout=timeout_s,
-        socket_connect_timeout=timeout_s,
-        retry=Retry(NoBackoff(), 0),
-        retry_on_timeout=False,
-        health_check_interval=0,
     )
 
 

@@ -14,6 +14,7 @@ import typing
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from confluent_kafka import KafkaException, Producer
@@ -103,23 +104,114 @@ class RedisSettings(_Frozen):
     cache_ttl_s: int = Field(default=3600, ge=1)
     feature_ttl_days: int = Field(default=45, ge=39)
     key_prefix: str = "fw:"
+    # TLS (``rediss://`` only): the CA that signed the server's certificate (unset: the
+    # system's CAs), and a client certificate and key where the server asks for one (mTLS).
+    ssl_ca_certs: Path | None = None
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> RedisSettings:
+        given = {key: path for key, path in self.tls_files().items() if path is not None}
+        if given and not (self.url or "").startswith("rediss://"):
+            names = ", ".join(f"FRAUD_REDIS__{key.upper()}" for key in given)
+            raise ValueError(f"{names} set, but FRAUD_REDIS__URL is not a rediss:// (TLS) URL")
+        if (self.ssl_certfile is None) != (self.ssl_keyfile is None):
+            raise ValueError("ssl_certfile and ssl_keyfile go together (a client certificate)")
+        for key, path in given.items():
+            if not path.is_file():
+                raise ValueError(f"FRAUD_REDIS__{key.upper()}: no such file {path}")
+        return self
+
+    def tls_files(self) -> dict[str, Path | None]:
+        """redis-py's ``ssl_*`` options as set here (None: unset)."""
+        return {
+            "ssl_ca_certs": self.ssl_ca_certs,
+            "ssl_certfile": self.ssl_certfile,
+            "ssl_keyfile": self.ssl_keyfile,
+        }
 
 
 class SchemaSettings(_Frozen):
     """Writer schemas resolve from a Schema Registry when one is configured, else from the
     local id map ``registry.json`` in ``local_dir``: unset, the schemas shipped inside the
-    package (``worker/schemas``; ``schemas/`` in a checkout links to it)."""
+    package (``worker/schemas``; ``schemas/`` in a checkout links to it).
+
+    The registry speaks Confluent's API (Apicurio's is at ``/apis/ccompat/v7``); its TLS is
+    checked against ``registry_ca_location`` (a PEM file or a folder of them; unset: the
+    system's CAs), and a client certificate is sent when one is named."""
 
     registry_url: str | None = None
     registry_user: str | None = None
     registry_password: str | None = None
+    registry_ca_location: Path | None = None
+    registry_certificate_location: Path | None = None
+    registry_key_location: Path | None = None
+    registry_key_password: str | None = None
     local_dir: Path | None = None
+    # The input's subject: what the simulator, the demo and the benchmarks write with (their
+    # schema version resolved to the registry's id), and what ``schemas register`` fills.
+    input_subject: str = "transactions-value"
     scored_subject: str = "transactions.scored-value"
     review_subject: str = "transactions.review-value"
     dead_letter_subject: str = "transactions.dlq-value"
     labels_subject: str = "transactions.labels-value"
     shadow_subject: str = "transactions.shadow-value"
     degraded_subject: str = "transactions.degraded-value"
+
+    @field_validator("registry_url")
+    @classmethod
+    def _an_http_url(cls, url: str | None) -> str | None:
+        """Refused at start: the client would otherwise fail at the first message."""
+        if url is not None:
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError(
+                    "must look like http(s)://host[:port][/path], e.g. "
+                    "http://127.0.0.1:18081/apis/ccompat/v7"
+                )
+        return url
+
+    @field_validator(
+        "registry_ca_location", "registry_certificate_location", "registry_key_location"
+    )
+    @classmethod
+    def _exists(cls, path: Path | None) -> Path | None:
+        if path is not None and not path.exists():
+            raise ValueError(f"no such file or folder: {path}")
+        return path
+
+    @model_validator(mode="after")
+    def _pairs(self) -> SchemaSettings:
+        """Half a credential is a typo, not a choice: say so instead of sending none."""
+        if (self.registry_user is None) != (self.registry_password is None):
+            raise ValueError(
+                "set both FRAUD_SCHEMAS__REGISTRY_USER and FRAUD_SCHEMAS__REGISTRY_PASSWORD, "
+                "or neither"
+            )
+        if self.registry_key_location and not self.registry_certificate_location:
+            raise ValueError(
+                "FRAUD_SCHEMAS__REGISTRY_KEY_LOCATION needs "
+                "FRAUD_SCHEMAS__REGISTRY_CERTIFICATE_LOCATION"
+            )
+        in_url = self.registry_url and urlsplit(self.registry_url).username is not None
+        if in_url and self.registry_user is not None:
+            raise ValueError(
+                "credentials both in FRAUD_SCHEMAS__REGISTRY_URL and in "
+                "FRAUD_SCHEMAS__REGISTRY_USER: keep one"
+            )
+        return self
+
+    def written_subjects(self) -> tuple[str, ...]:
+        """The subjects the worker and its companions write with (labels: the simulator)."""
+        return (
+            self.scored_subject,
+            self.review_subject,
+            self.dead_letter_subject,
+            self.labels_subject,
+            self.shadow_subject,
+            self.degraded_subject,
+        )
 
 
 class BreakerSettings(_Frozen):
@@ -207,6 +299,18 @@ class WorkerSettings(_Frozen):
         return self
 
 
+class SecureStackSettings(_Frozen):
+    """The local stack's ``secure`` profile (``fraud-worker stack up --profile secure``):
+    Kafka over SASL_SSL and Redis over TLS, in a folder and on ports of their own."""
+
+    dir: Path = Path(".stack-secure")
+    kafka_port: Port = 39092
+    controller_port: Port = 39093
+    redis_port: Port = 36379
+    # The CA and server certificate made at ``up``; made again a day before they expire.
+    cert_valid_days: int = Field(default=30, ge=2, le=825)
+
+
 class StackSettings(_Frozen):
     """The local development stack (a Kafka broker from Maven jars and a Redis server)."""
 
@@ -217,6 +321,7 @@ class StackSettings(_Frozen):
     postgres_port: Port = 15432
     kafka_heap_mb: int = Field(default=512, ge=128)
     ready_timeout_s: FiniteSeconds = 90.0
+    secure: SecureStackSettings = SecureStackSettings()
 
 
 class LabelsSettings(_Frozen):

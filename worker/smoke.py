@@ -9,13 +9,13 @@ import time
 import uuid
 from dataclasses import dataclass
 
-import redis
 from confluent_kafka import Consumer, KafkaError, Producer
 from confluent_kafka.admin import AdminClient
 
 from worker.errors import FraudWorkerError
 from worker.kafka.config import client_config
 from worker.kafka.topics import delete_topics, ensure_topics
+from worker.redis_client import build_client
 from worker.settings import Settings, load_settings
 
 
@@ -83,8 +83,9 @@ def consume_events(settings: Settings, topic: str, expected: int, timeout_s: flo
 
 def redis_round_trip(settings: Settings, count: int) -> int:
     """Write and read back ``count`` keys, one pipelined round-trip each way."""
-    client = redis.Redis.from_url(settings.redis_url)
-    prefix = f"smoke:{uuid.uuid4().hex[:8]}:"
+    client = build_client(settings, timeout_s=5.0)
+    # Under the key prefix: an ACL user (``~fw:*``) may touch nothing else.
+    prefix = f"{settings.redis.key_prefix}smoke:{uuid.uuid4().hex[:8]}:"
     try:
         pipe = client.pipeline(transaction=False)
         for i in range(count):

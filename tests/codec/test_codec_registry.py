@@ -1,11 +1,15 @@
-"""Schema registries: the shipped schema files, the local index and a Confluent-style HTTP one."""
+"""Schema registries: the shipped schema files, the local index, and the Confluent client
+against a tiny in-process fake of the Confluent API (the real registry: tests/registry/)."""
 
 from __future__ import annotations
 
 import base64
 import json
+import os
 import re
 import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -13,19 +17,23 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import certifi
 import pytest
 
 from worker.codec import (
     TRANSACTION_READER_SCHEMA,
+    ConfluentSchemaRegistry,
     DecodeError,
     EventDecoder,
-    HttpSchemaRegistry,
     LocalSchemaRegistry,
     SchemaRegistryError,
     frame,
     load_schema,
 )
+from worker.codec.configured import schema_registry
+from worker.errors import ConfigError
 from worker.events import EVENT_FIELDS
+from worker.settings import load_settings, masked
 
 Writer = Callable[[int, dict[str, Any]], bytes]  # the ``avro_body`` fixture
 
@@ -93,6 +101,14 @@ def test_local_registry_latest_ids(registry: LocalSchemaRegistry) -> None:
     assert registry.latest_id("transactions.shadow-value") == 100
 
 
+def test_local_registry_version_ids(registry: LocalSchemaRegistry) -> None:
+    assert [registry.version_id("transactions-value", v) for v in (1, 2, 3)] == [1, 2, 3]
+    assert registry.version_id("transactions.review-value", 2) == 201
+    for subject, version in (("transactions-value", 4), ("transactions-value", 0), ("x", 1)):
+        with pytest.raises(SchemaRegistryError, match="no version"):
+            registry.version_id(subject, version)
+
+
 def test_local_registry_caches_parsed_schemas(registry: LocalSchemaRegistry) -> None:
     assert registry.schema(2) is registry.schema(2)
 
@@ -148,10 +164,11 @@ class Handler(BaseHTTPRequestHandler):
     fake: FakeRegistry
 
     def do_GET(self) -> None:
-        self.fake.requests.append(self.path)
+        path = self.path.partition("?")[0]
+        self.fake.requests.append(path)
         self.fake.authorizations.append(self.headers.get("Authorization"))
-        by_id = re.fullmatch(r"/schemas/ids/(\d+)", self.path)
-        latest = re.fullmatch(r"/subjects/([^/]+)/versions/latest", self.path)
+        by_id = re.fullmatch(r"/schemas/ids/(\d+)", path)
+        latest = re.fullmatch(r"/subjects/([^/]+)/versions/latest", path)
         if by_id:
             self.schema(by_id.group(1))
         elif latest:
@@ -173,7 +190,9 @@ class Handler(BaseHTTPRequestHandler):
     def latest(self, subject: str) -> None:
         ids = self.index["subjects"].get(subject)
         if ids:
-            self.answer(200, {"subject": subject, "version": len(ids), "id": ids[-1]})
+            text = (self.schemas_dir / self.index["schemas"][str(ids[-1])]).read_text()
+            answer = {"subject": subject, "version": len(ids), "id": ids[-1], "schema": text}
+            self.answer(200, answer)
         else:
             self.answer(404, {"error_code": 40401, "message": "Subject not found."})
 
@@ -218,10 +237,10 @@ def dead_url() -> str:
     return f"http://127.0.0.1:{port}"
 
 
-def test_http_registry_fetches_and_caches(
+def test_confluent_registry_fetches_and_caches(
     fake_registry: FakeRegistry, registry: LocalSchemaRegistry
 ) -> None:
-    http = HttpSchemaRegistry(fake_registry.url + "/")
+    http = ConfluentSchemaRegistry(fake_registry.url + "/")
 
     assert http.schema(2) == registry.schema(2)
     assert fake_registry.requests == ["/schemas/ids/2"]
@@ -229,41 +248,43 @@ def test_http_registry_fetches_and_caches(
     assert fake_registry.requests == ["/schemas/ids/2"]  # cached: no second request
 
 
-def test_http_registry_latest_ids(fake_registry: FakeRegistry) -> None:
-    http = HttpSchemaRegistry(fake_registry.url)
+def test_confluent_registry_latest_ids(fake_registry: FakeRegistry) -> None:
+    http = ConfluentSchemaRegistry(fake_registry.url)
     assert http.latest_id("transactions-value") == 3
     assert http.latest_id("transactions.scored-value") == 100
     assert fake_registry.requests[-1] == "/subjects/transactions.scored-value/versions/latest"
-    with pytest.raises(SchemaRegistryError, match="not registered"):
+    with pytest.raises(SchemaRegistryError, match="not registered") as caught:
         http.latest_id("unknown-value")
+    assert "fraud-worker schemas register" in str(caught.value)
 
 
-def test_http_registry_unknown_id_is_a_decode_error(fake_registry: FakeRegistry) -> None:
-    http = HttpSchemaRegistry(fake_registry.url)
+def test_confluent_registry_unknown_id_is_a_decode_error(fake_registry: FakeRegistry) -> None:
+    http = ConfluentSchemaRegistry(fake_registry.url)
     with pytest.raises(DecodeError) as caught:
         http.schema(999)
     assert caught.value.code == "unknown_schema_id"
 
 
-def test_http_registry_non_avro_schema_is_a_decode_error(fake_registry: FakeRegistry) -> None:
+def test_confluent_registry_non_avro_schema_is_a_decode_error(fake_registry: FakeRegistry) -> None:
     with pytest.raises(DecodeError, match="PROTOBUF") as caught:
-        HttpSchemaRegistry(fake_registry.url).schema(600)
+        ConfluentSchemaRegistry(fake_registry.url).schema(600)
     assert caught.value.code == "unknown_schema_id"
 
 
-def test_http_registry_server_error_is_a_registry_error(fake_registry: FakeRegistry) -> None:
+def test_confluent_registry_server_error_is_a_registry_error(fake_registry: FakeRegistry) -> None:
     with pytest.raises(SchemaRegistryError, match="HTTP 500"):
-        HttpSchemaRegistry(fake_registry.url).schema(500)
+        ConfluentSchemaRegistry(fake_registry.url).schema(500)
 
 
-def test_http_registry_plain_404_is_a_registry_error(fake_registry: FakeRegistry) -> None:
+def test_confluent_registry_plain_404_is_a_registry_error(fake_registry: FakeRegistry) -> None:
     """A 404 that is not the registry's 40403 means a wrong URL, not a bad event."""
-    with pytest.raises(SchemaRegistryError, match="40403"):
-        HttpSchemaRegistry(fake_registry.url + "/wrong/prefix").schema(2)
+    with pytest.raises(SchemaRegistryError, match="HTTP 404") as caught:
+        ConfluentSchemaRegistry(fake_registry.url + "/wrong/prefix").schema(2)
+    assert not isinstance(caught.value, DecodeError)
 
 
-def test_http_registry_server_down_is_a_registry_error(dead_url: str) -> None:
-    http = HttpSchemaRegistry(dead_url, timeout_s=2.0)
+def test_confluent_registry_server_down_is_a_registry_error(dead_url: str) -> None:
+    http = ConfluentSchemaRegistry(dead_url, timeout_s=2.0)
     for call in (lambda: http.schema(2), lambda: http.latest_id("transactions-value")):
         with pytest.raises(SchemaRegistryError, match="unreachable") as caught:
             call()
@@ -280,25 +301,25 @@ def test_decoder_over_http_and_registry_outage_stops_the_batch(
     reader = load_schema(schemas_dir / TRANSACTION_READER_SCHEMA)
     value = frame(1, avro_body(1, {k: event[k] for k in EVENT_FIELDS[:12]}))
 
-    decoded = EventDecoder(HttpSchemaRegistry(fake_registry.url), reader).decode(value)
+    decoded = EventDecoder(ConfluentSchemaRegistry(fake_registry.url), reader).decode(value)
     assert decoded["entry_mode"] == "unknown"
 
     # An outage is not the messages' fault: it propagates instead of failing each message.
-    offline = EventDecoder(HttpSchemaRegistry(dead_url, timeout_s=2.0), reader)
+    offline = EventDecoder(ConfluentSchemaRegistry(dead_url, timeout_s=2.0), reader)
     with pytest.raises(SchemaRegistryError):
         offline.decode_many([value, value])
 
 
 @pytest.mark.parametrize("in_url", [False, True])
-def test_http_registry_basic_auth_is_sent_and_never_shown(
+def test_confluent_registry_basic_auth_is_sent_and_never_shown(
     fake_registry: FakeRegistry, dead_url: str, in_url: bool
 ) -> None:
     secret = "s3cr3t-p@ss"
     if in_url:
         url = fake_registry.url.replace("http://", "http://alice:s3cr3t-p%40ss@")
-        http = HttpSchemaRegistry(url)
+        http = ConfluentSchemaRegistry(url)
     else:
-        http = HttpSchemaRegistry(fake_registry.url, basic_auth=("alice", secret))
+        http = ConfluentSchemaRegistry(fake_registry.url, basic_auth=("alice", secret))
 
     http.schema(1)
 
@@ -308,7 +329,9 @@ def test_http_registry_basic_auth_is_sent_and_never_shown(
     assert secret not in repr(http) and "alice" not in repr(http)
     with pytest.raises(SchemaRegistryError) as caught:
         http.schema(500)
-    offline = HttpSchemaRegistry(dead_url.replace("http://", "http://alice:pw@"), timeout_s=2.0)
+    offline = ConfluentSchemaRegistry(
+        dead_url.replace("http://", "http://alice:pw@"), timeout_s=2.0
+    )
     with pytest.raises(SchemaRegistryError) as down:
         offline.schema(1)
     for error in (caught.value, down.value):
@@ -316,6 +339,85 @@ def test_http_registry_basic_auth_is_sent_and_never_shown(
 
 
 @pytest.mark.parametrize("url", ["ftp://host", "localhost:8081", "http://"])
-def test_http_registry_rejects_a_bad_url(url: str) -> None:
+def test_confluent_registry_rejects_a_bad_url(url: str) -> None:
     with pytest.raises(SchemaRegistryError):
-        HttpSchemaRegistry(url)
+        ConfluentSchemaRegistry(url)
+
+
+# --- the registry's settings ----------------------------------------------------------------
+
+
+def schema_settings_error(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> str:
+    monkeypatch.delenv("FRAUD_CONFIG_FILE", raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    message = str(caught.value)
+    assert "\n" not in message
+    return message
+
+
+@pytest.mark.parametrize("url", ["localhost:8081", "ftp://registry:8081", "http://", "registry"])
+def test_a_registry_url_without_scheme_or_host_is_refused_at_start(
+    monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    message = schema_settings_error(monkeypatch, {"FRAUD_SCHEMAS__REGISTRY_URL": url})
+    assert "FRAUD_SCHEMAS__REGISTRY_URL" in message and "http(s)://" in message
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["REGISTRY_CA_LOCATION", "REGISTRY_CERTIFICATE_LOCATION", "REGISTRY_KEY_LOCATION"],
+)
+def test_a_missing_tls_file_is_refused_naming_its_key(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, key: str
+) -> None:
+    env = {"FRAUD_SCHEMAS__REGISTRY_URL": "https://registry:8081", f"FRAUD_SCHEMAS__{key}": ""}
+    env[f"FRAUD_SCHEMAS__{key}"] = str(tmp_path / "absent.pem")
+    message = schema_settings_error(monkeypatch, env)
+    assert f"FRAUD_SCHEMAS__{key}" in message and "absent.pem" in message
+
+
+def test_half_a_credential_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    message = schema_settings_error(monkeypatch, {"FRAUD_SCHEMAS__REGISTRY_USER": "alice"})
+    assert "FRAUD_SCHEMAS__REGISTRY_PASSWORD" in message
+
+
+def test_the_registry_password_is_masked_where_settings_are_printed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ca = Path(certifi.where())
+    monkeypatch.delenv("FRAUD_CONFIG_FILE", raising=False)
+    monkeypatch.setenv("FRAUD_SCHEMAS__REGISTRY_URL", "https://registry:8081/apis/ccompat/v7")
+    monkeypatch.setenv("FRAUD_SCHEMAS__REGISTRY_USER", "alice")
+    monkeypatch.setenv("FRAUD_SCHEMAS__REGISTRY_PASSWORD", "s3cr3t")
+    monkeypatch.setenv("FRAUD_SCHEMAS__REGISTRY_CA_LOCATION", str(ca))
+    settings = load_settings()
+    shown = masked(settings)["schemas"]
+    assert shown["registry_password"] == "***" and shown["registry_ca_location"] == str(ca)
+    assert "s3cr3t" not in repr(schema_registry(settings))
+
+
+def test_an_unreadable_ca_file_is_one_line_naming_the_setting(tmp_path: Path) -> None:
+    ca = tmp_path / "ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n")
+    with pytest.raises(SchemaRegistryError, match="FRAUD_SCHEMAS__REGISTRY_CA_LOCATION") as caught:
+        ConfluentSchemaRegistry("https://127.0.0.1:1", ca_location=ca)
+    assert "\n" not in str(caught.value)
+
+
+def test_check_config_refuses_a_registry_url_without_a_scheme() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FRAUD_")}
+    env["FRAUD_SCHEMAS__REGISTRY_URL"] = "registry.internal:8081"
+    result = subprocess.run(
+        [sys.executable, "-m", "worker", "check-config", "--offline"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 1
+    [line] = result.stderr.strip().splitlines()
+    assert "FRAUD_SCHEMAS__REGISTRY_URL" in line and "http(s)://" in line

@@ -18,13 +18,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.request import urlopen
 
 import pytest
 import yaml
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from tests.factories import free_port
+from tests.factories import free_port, wait_app_ready
 from tests.integration.harness import (
     encoded,
     produce,
@@ -62,20 +61,6 @@ def _cli(env: dict[str, str], *args: str, stdin: str = "") -> None:
     assert done.returncode == 0, done.stderr
 
 
-def _wait_ready(url: str, app: subprocess.Popen[bytes], log: Path, timeout_s: float = 90) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        assert app.poll() is None, f"the triage app exited:\n{log.read_text()[-3000:]}"
-        try:
-            with urlopen(f"{url}readyz", timeout=1) as answer:
-                if answer.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.3)
-    raise AssertionError(f"the triage app was not ready in {timeout_s:g} s:\n{log.read_text()}")
-
-
 @pytest.fixture
 def triage(
     live_stack: Settings, make_topic: Callable[[int], str], tmp_path: Path
@@ -106,7 +91,7 @@ def triage(
                                stderr=subprocess.STDOUT)  # fmt: skip
     url = f"http://127.0.0.1:{port}/"
     try:
-        _wait_ready(url, app, log)
+        wait_app_ready(url, app, log)
         yield Triage(settings, url, review, env)
     finally:
         app.terminate()

@@ -62,7 +62,9 @@ def produce_events(
     give it, with no delivery callback, so the generator spends as little CPU as it can on
     the cores it shares with the designs it feeds.
     """
-    encoder = RecordEncoder.for_schema_id(schema_registry(settings), 2)
+    registry = schema_registry(settings)
+    input_v2 = registry.version_id(settings.schemas.input_subject, 2)
+    encoder = RecordEncoder.for_schema_id(registry, input_v2)
     messages = [
         (event["transaction_id"], event["card_id"].encode(), encoder.encode(event))
         for event in events

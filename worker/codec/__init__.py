@@ -6,6 +6,7 @@ from worker.codec.avro import (
     RecordEncoder,
     default_schemas_dir,
 )
+from worker.codec.confluent import ConfluentSchemaRegistry, Registration, SubjectReport
 from worker.codec.errors import (
     DECODE_ERROR_CODES,
     DecodeError,
@@ -14,10 +15,10 @@ from worker.codec.errors import (
     SchemaRegistryError,
 )
 from worker.codec.registry import (
-    HttpSchemaRegistry,
     LocalSchemaRegistry,
     SchemaRegistry,
     load_schema,
+    local_subjects,
 )
 from worker.codec.wire import HEADER_SIZE, MAGIC, frame, unframe
 
@@ -26,17 +27,20 @@ __all__ = [
     "HEADER_SIZE",
     "MAGIC",
     "TRANSACTION_READER_SCHEMA",
+    "ConfluentSchemaRegistry",
     "DecodeError",
     "DecodeErrorCode",
     "EncodeError",
     "EventDecoder",
-    "HttpSchemaRegistry",
     "LocalSchemaRegistry",
     "RecordEncoder",
+    "Registration",
     "SchemaRegistry",
     "SchemaRegistryError",
+    "SubjectReport",
     "default_schemas_dir",
     "frame",
     "load_schema",
+    "local_subjects",
     "unframe",
 ]

@@ -76,6 +76,13 @@ def offline_aggregates(
     return cards, terminals
 
 
+def terminal_risk(terminals: NDArray[np.int64]) -> NDArray[np.float64]:
+    """Frauds per transaction of each terminal window, at most 1: live, a terminal's
+    transactions can be missing from the store (writes skipped while Redis was down) when
+    their chargebacks arrive; offline they never are."""
+    return np.minimum(terminals[..., 1] / np.maximum(terminals[..., 0], 1.0), 1.0)
+
+
 def stateful_features(
     batch: EventBatch, cards: NDArray[np.int64], terminals: NDArray[np.int64]
 ) -> NDArray[np.float32]:
@@ -83,9 +90,7 @@ def stateful_features(
     card_count = cards[:, :, 0].astype(np.float64)
     card_avg = cards[:, :, 1] / 100.0 / np.maximum(card_count, 1.0)
     term_count = terminals[:, :, 0].astype(np.float64)
-    # At most 1: live, a terminal's transactions can be missing from the store (writes
-    # skipped while Redis was down) when their chargebacks arrive; offline they never are.
-    term_risk = np.minimum(terminals[:, :, 1] / np.maximum(term_count, 1.0), 1.0)
+    term_risk = terminal_risk(terminals)
     amount = batch.amount
     ratios = [amount / np.maximum(card_avg[:, i], 1.0) for i in (1, 2)]
     return np.column_stack([card_count, card_avg, term_count, term_risk, *ratios]).astype(

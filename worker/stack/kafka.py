@@ -13,7 +13,9 @@ import re
 import shutil
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
@@ -119,14 +121,78 @@ def server_properties(data_dir: Path, port: int, controller_port: int) -> str:
     return "".join(f"{key}={value}\n" for key, value in settings.items())
 
 
-class KafkaNode:
-    """The stack's broker: files under ``root``, listening on loopback."""
+@dataclass(frozen=True)
+class KafkaSecurity:
+    """A broker of the secure profile: clients and inter-broker traffic on one SASL_SSL
+    listener (SCRAM-SHA-512), the KRaft controller on mutual TLS (KRaft's controller does
+    not take SCRAM: its users live in the metadata it serves)."""
 
-    def __init__(self, root: Path, port: int, controller_port: int, heap_mb: int) -> None:
+    keystore: Path  # PEM: the server key, then its certificate chain
+    truststore: Path  # PEM: the CA
+    admin_user: str
+    admin_password: str
+    # ``--add-scram`` arguments: the users, written into the metadata at format time.
+    scram_users: tuple[str, ...]
+
+    def client_config(self) -> dict[str, Any]:
+        """The admin user's librdkafka settings (the stack's readiness probe)."""
+        return {
+            "security.protocol": "SASL_SSL",
+            "sasl.mechanism": "SCRAM-SHA-512",
+            "sasl.username": self.admin_user,
+            "sasl.password": self.admin_password,
+            "ssl.ca.location": str(self.truststore),
+        }
+
+
+def secure_server_properties(
+    data_dir: Path, port: int, controller_port: int, security: KafkaSecurity
+) -> str:
+    """``server_properties`` with SASL_SSL for clients and brokers, mTLS to the controller;
+    holds the admin password: written 0600."""
+    plain = server_properties(data_dir, port, controller_port)
+    jaas = (
+        "org.apache.kafka.common.security.scram.ScramLoginModule required "
+        f'username="{security.admin_user}" password="{security.admin_password}";'
+    )
+    settings = {
+        "listeners": f"SASL_SSL://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
+        "advertised.listeners": f"SASL_SSL://127.0.0.1:{port}",
+        "listener.security.protocol.map": "SASL_SSL:SASL_SSL,CONTROLLER:SSL",
+        "inter.broker.listener.name": "SASL_SSL",
+        "sasl.enabled.mechanisms": "SCRAM-SHA-512",
+        "sasl.mechanism.inter.broker.protocol": "SCRAM-SHA-512",
+        "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config": jaas,
+        "ssl.keystore.type": "PEM",
+        "ssl.keystore.location": str(security.keystore),
+        "ssl.truststore.type": "PEM",
+        "ssl.truststore.location": str(security.truststore),
+        "ssl.endpoint.identification.algorithm": "https",
+        "listener.name.controller.ssl.client.auth": "required",
+    }
+    lines = [line for line in plain.splitlines() if line.split("=", 1)[0] not in settings]
+    return "".join(f"{line}\n" for line in lines) + "".join(
+        f"{key}={value}\n" for key, value in settings.items()
+    )
+
+
+class KafkaNode:
+    """The stack's broker: files under ``root``, listening on loopback; over SASL_SSL when
+    given a ``security`` (the secure profile), else over PLAINTEXT."""
+
+    def __init__(
+        self,
+        root: Path,
+        port: int,
+        controller_port: int,
+        heap_mb: int,
+        security: KafkaSecurity | None = None,
+    ) -> None:
         self.root = root
         self.port = port
         self.controller_port = controller_port
         self.heap_mb = heap_mb
+        self.security = security
         self.jar_dir = root / "jars"
         self.data_dir = root / "data"
         self.config_path = root / "server.properties"
@@ -139,8 +205,7 @@ class KafkaNode:
 
     def record(self) -> process.ProcessRecord | None:
         """The broker this stack started, if it still runs."""
-        record = process.read_pid_file(self.pid_path)
-        return record if record and process.is_running(record) else None
+        return process.running(self.pid_path)
 
     def start(self) -> process.ProcessRecord:
         """Resolve jars, write config, format storage once, and launch the JVM."""
@@ -151,9 +216,7 @@ class KafkaNode:
         process.require_free_port(
             self.controller_port, "the Kafka controller", "FRAUD_STACK__CONTROLLER_PORT"
         )
-        self.config_path.write_text(
-            server_properties(self.data_dir, self.port, self.controller_port)
-        )
+        self._write_config()
         self._format_storage(java)
         command = [
             java,
@@ -169,21 +232,42 @@ class KafkaNode:
         ]
         return process.spawn(command, self.log_path, self.pid_path, dict(os.environ))
 
+    def _write_config(self) -> None:
+        if self.security is None:
+            self.config_path.write_text(
+                server_properties(self.data_dir, self.port, self.controller_port)
+            )
+            return
+        process.write_private(
+            self.config_path,
+            secure_server_properties(self.data_dir, self.port, self.controller_port, self.security),
+        )
+
+    @property
+    def probe_config(self) -> dict[str, Any]:
+        """The readiness probe's client settings beyond the bootstrap servers."""
+        return self.security.client_config() if self.security else {}
+
     def _format_storage(self, java: str) -> None:
         """Format the log dir on first use; KRaft refuses to start on an unformatted one."""
         if (self.data_dir / "meta.properties").is_file():
             return
         tool = [java, "-cp", f"{self.jar_dir}/*", "kafka.tools.StorageTool"]
         cluster_id = self._run_tool([*tool, "random-uuid"]).strip().splitlines()[-1]
+        users = self.security.scram_users if self.security else ()
+        scram = [arg for user in users for arg in ("--add-scram", user)]
         self._run_tool(
-            [*tool, "format", "--standalone", "-t", cluster_id, "-c", str(self.config_path)]
+            [*tool, "format", "--standalone", "-t", cluster_id, "-c", str(self.config_path), *scram]
         )
 
     def _run_tool(self, command: list[str]) -> str:
         result = subprocess.run(command, capture_output=True, text=True, check=False)
         if result.returncode != 0:
+            # Never the --add-scram arguments: a salted SCRAM password is as good as the password.
+            end = command.index("--add-scram") if "--add-scram" in command else len(command)
             raise StackError(
-                f"Kafka storage tool failed ({' '.join(command[-3:])}):\n{result.stderr[-2000:]}"
+                f"Kafka storage tool failed ({' '.join(command[:end][-3:])}):\n"
+                f"{result.stderr[-2000:]}"
             )
         return result.stdout
 
@@ -198,7 +282,7 @@ class KafkaNode:
                     + process.tail(self.log_path)
                 )
             try:
-                probe_broker(self.bootstrap, timeout_s=5.0)
+                probe_broker(self.bootstrap, timeout_s=5.0, config=self.probe_config)
                 return
             except (KafkaException, StackError) as exc:
                 last_error = str(exc)
@@ -215,10 +299,18 @@ class KafkaNode:
         self.pid_path.unlink(missing_ok=True)
 
 
-def probe_broker(bootstrap: str, timeout_s: float) -> None:
-    """Raise unless the broker at ``bootstrap`` answers metadata and creates a topic."""
+def probe_broker(bootstrap: str, timeout_s: float, config: dict[str, Any] | None = None) -> None:
+    """Raise unless the broker at ``bootstrap`` answers metadata and creates a topic;
+    ``config``: the client's security settings (the secure profile)."""
     # log_level 0: while the broker starts, librdkafka would log every refused connection.
-    admin = AdminClient({"bootstrap.servers": bootstrap, "socket.timeout.ms": 5000, "log_level": 0})
+    admin = AdminClient(
+        {
+            **(config or {}),
+            "bootstrap.servers": bootstrap,
+            "socket.timeout.ms": 5000,
+            "log_level": 0,
+        }
+    )
     metadata = admin.list_topics(timeout=timeout_s)
     if not metadata.brokers:
         raise StackError(f"no broker in the metadata from {bootstrap}")

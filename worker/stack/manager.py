@@ -14,11 +14,13 @@ from confluent_kafka import KafkaException
 from redis import RedisError
 
 from worker.errors import StackError
+from worker.redis_client import build_client
 from worker.settings import Settings
 from worker.stack import process
 from worker.stack.kafka import KafkaNode, probe_broker
 from worker.stack.postgres import PostgresNode, check_answers, external_postgres_url, masked_url
-from worker.stack.redis import RedisNode, ping
+from worker.stack.redis import RedisNode
+from worker.stack.secure import SecureProfile
 
 
 @dataclass(frozen=True)
@@ -39,10 +41,11 @@ class ServiceStatus:
 class StackStatus:
     kafka: ServiceStatus
     redis: ServiceStatus
-    postgres: ServiceStatus
+    postgres: ServiceStatus | None  # None: a stack without one (the secure profile)
 
     def describe(self) -> str:
-        return "\n".join(s.describe() for s in (self.kafka, self.redis, self.postgres))
+        services = (self.kafka, self.redis, self.postgres)
+        return "\n".join(s.describe() for s in services if s is not None)
 
 
 # Where the demo records the triage app it started (``worker.demo_triage``).
@@ -53,20 +56,27 @@ class Stack:
     """The local stack described by ``settings.stack``.
 
     ``up`` starts PostgreSQL only ``with_postgres``: the chaos suite's and the manager tests'
-    second stacks need no database, and would otherwise contend for its one port.
+    second stacks need no database, and would otherwise contend for its one port. With a
+    ``profile`` (``worker.stack.secure``) Kafka runs SASL_SSL and Redis TLS with an ACL user.
     """
 
-    def __init__(self, settings: Settings, with_postgres: bool = False) -> None:
+    def __init__(
+        self, settings: Settings, with_postgres: bool = False, profile: SecureProfile | None = None
+    ) -> None:
         self.settings = settings
         self.with_postgres = with_postgres
+        self.profile = profile
         root = settings.stack.dir.resolve()
         self.kafka = KafkaNode(
             root / "kafka",
             settings.stack.kafka_port,
             settings.stack.controller_port,
             settings.stack.kafka_heap_mb,
+            profile.kafka_security() if profile else None,
         )
-        self.redis = RedisNode(root / "redis", settings.stack.redis_port)
+        self.redis = RedisNode(
+            root / "redis", settings.stack.redis_port, profile.redis_tls() if profile else None
+        )
         self.postgres = PostgresNode(root / "postgres", settings.stack.postgres_port)
         # The demo's triage app, a client of the servers: stopped first.
         self.triage_pid_path = root / TRIAGE_PID
@@ -74,6 +84,10 @@ class Stack:
     def up(self) -> StackStatus:
         """Start what is not running yet, wait until each server answers, report."""
         timeout_s = self.settings.stack.ready_timeout_s
+        if self.profile is not None and self.profile.pki.ensure(self.profile.cert_valid_days):
+            # New certificates: servers still running hold the old ones.
+            self.kafka.stop()
+            self.redis.stop()
         if self.settings.kafka.bootstrap_servers:
             self._check_external_kafka()
         else:
@@ -113,7 +127,7 @@ class Stack:
         return StackStatus(
             kafka=self._kafka_status(),
             redis=self._redis_status(),
-            postgres=self._postgres_status(),
+            postgres=None if self.profile else self._postgres_status(),
         )
 
     def _kafka_status(self) -> ServiceStatus:
@@ -142,7 +156,7 @@ class Stack:
     def _check_external_kafka(self) -> None:
         bootstrap = self.settings.kafka_bootstrap
         try:
-            probe_broker(bootstrap, timeout_s=10.0)
+            probe_broker(bootstrap, timeout_s=10.0, config=dict(self.settings.kafka.client_config))
         except KafkaException as exc:
             raise StackError(
                 f"the Kafka at FRAUD_KAFKA__BOOTSTRAP_SERVERS={bootstrap} does not answer: {exc}"
@@ -150,7 +164,11 @@ class Stack:
 
     def _check_external_redis(self) -> None:
         try:
-            ping(self.settings.redis_url)
+            client = build_client(self.settings, timeout_s=2.0)
+            try:
+                client.ping()
+            finally:
+                client.close()
         except RedisError as exc:
             raise StackError(
                 f"the Redis at FRAUD_REDIS__URL={_mask_url(self.settings.redis_url)} does not "

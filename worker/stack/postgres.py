@@ -205,8 +205,7 @@ class PostgresNode:
         return f"postgresql+psycopg://{SUPERUSER}:{password}@127.0.0.1:{self.port}/{database}"
 
     def record(self) -> process.ProcessRecord | None:
-        record = process.read_pid_file(self.pid_path)
-        return record if record and process.is_running(record) else None
+        return process.running(self.pid_path)
 
     def start(self) -> process.ProcessRecord:
         bin_dir = self.bin_dir or postgres_bin_dir(self._cluster_version())

@@ -63,6 +63,12 @@ def read_pid_file(path: Path) -> ProcessRecord | None:
         return None
 
 
+def running(path: Path) -> ProcessRecord | None:
+    """The process the pid file at ``path`` records, if it still runs (not a reused pid)."""
+    record = read_pid_file(path)
+    return record if record and is_running(record) else None
+
+
 def spawn(command: list[str], log_path: Path, pid_path: Path, env: dict[str, str]) -> ProcessRecord:
     """Start ``command`` detached (own session, output to ``log_path``) and record it.
 
@@ -155,6 +161,16 @@ def require_free_port(port: int, what: str, setting: str, host: str = "127.0.0.1
             f"port {port} for {what} is taken by another process; stop it, or pick another "
             f"port with {setting}=<port>"
         )
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` readable by its owner only (0600) from the first byte on: a file that
+    holds a key or a password."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
+    path.chmod(0o600)
 
 
 def tail(path: Path, lines: int = 30) -> str:
