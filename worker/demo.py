@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 from urllib.request import urlopen
 
-import httpx
+import httpx2
 import numpy as np
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
@@ -473,7 +473,7 @@ def triage_at_work(run: DemoRun, triage: DemoTriage, outputs: Outputs, frauds: s
         producer.flush(30)
     try:
         return analyst_decides(settings, triage, frauds)
-    except (StackError, httpx.HTTPError) as exc:  # the summary says so; the run stands
+    except (StackError, httpx2.HTTPError) as exc:  # the summary says so; the run stands
         return f"the demo analyst could not decide an item in the app: {exc}"
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.request import urlopen
 
-import httpx
+import httpx2
 
 from worker.errors import StackError
 from worker.settings import Settings
@@ -123,7 +123,7 @@ def analyst_decides(settings: Settings, triage: DemoTriage, frauds: set[str]) ->
     decides it as the simulation's truth says — through the app's own pages, as a person
     would (the decision becomes a label on the labels topic, and the app's decision counter
     moves). A line for the summary."""
-    with httpx.Client(base_url=triage.url, timeout=30) as client:
+    with httpx2.Client(base_url=triage.url, timeout=30) as client:
         _post(client, "/login", {"username": "analyst", "password": triage.accounts["analyst"]})
         taken = client.get("/queue/next", follow_redirects=False)
         place = taken.headers.get("location", "")
@@ -141,7 +141,7 @@ def analyst_decides(settings: Settings, triage: DemoTriage, frauds: set[str]) ->
     return f"the demo analyst decided item {item_id} ({transaction}) {outcome.value} in the app"
 
 
-def _post(client: httpx.Client, path: str, form: dict[str, str]) -> None:
+def _post(client: httpx2.Client, path: str, form: dict[str, str]) -> None:
     """POST a form with the session's CSRF token (read from the page the form is on)."""
     page = client.get(path if path == "/login" else path.rsplit("/", 1)[0])
     found = CSRF.search(page.text)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2
 import yaml
 
 from worker.errors import StackError
@@ -108,8 +108,8 @@ class DemoPrometheus:
 
     def _ready(self) -> bool:
         try:
-            return httpx.get(f"{self.url}/-/ready", timeout=1).status_code == 200
-        except httpx.HTTPError:
+            return httpx2.get(f"{self.url}/-/ready", timeout=1).status_code == 200
+        except httpx2.HTTPError:
             return False
 
     def stop(self) -> None:
@@ -122,7 +122,7 @@ class DemoPrometheus:
         self, expr: str, start_s: float, end_s: float, step_s: float = SCRAPE_INTERVAL_S
     ) -> list[dict[str, Any]]:
         """``/api/v1/query_range``'s matrix: one ``{"metric", "values"}`` per series."""
-        answer = httpx.get(
+        answer = httpx2.get(
             f"{self.url}/api/v1/query_range",
             params={"query": expr, "start": start_s, "end": end_s, "step": step_s},
             timeout=30,
