@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: help install up down status browser tools lint test demo bench live chaos image image-test clean
+.PHONY: help install up down status browser tools lint test test-helm test-servers demo bench live chaos image image-test clean
 
 help:
 	@echo "make demo   - set up everything and run the main job"
@@ -46,8 +46,19 @@ lint: install
 	$(BIN)/ruff check worker tests
 	$(BIN)/mypy worker
 
-test: lint up browser tools
+# Three set-ups side by side: lint, helm's build (go install) and the servers and Debian
+# tools, which go one after the other (each may call apt-get, and apt-get takes one lock).
+test: install
+	$(MAKE) --no-print-directory -j3 lint test-helm test-servers
 	$(BIN)/pytest
+
+test-helm: install
+	$(BIN)/fraud-worker stack tools --no-promtool
+
+test-servers: install
+	$(MAKE) --no-print-directory up
+	$(MAKE) --no-print-directory browser
+	$(BIN)/fraud-worker stack tools --no-helm
 
 demo: up
 	$(BIN)/fraud-worker demo

@@ -61,11 +61,12 @@ log = logging.getLogger(__name__)
 PROBE_STEP_S = 0.25
 
 
-def probe_broker(settings: Settings, timeout_s: float = 5.0, until_down: bool = False) -> int:
+def probe_broker(settings: Settings, timeout_s: float = 5.0) -> int:
     """Ask the broker for its metadata; return how many brokers answered, or raise
     BrokerUnavailable with librdkafka's reason (connection refused, …) — BrokerRefused,
     at once, when the broker refused the credentials or its certificate is not trusted.
-    ``until_down``: give up as soon as every broker was found down, not after ``timeout_s``.
+    It gives up as soon as every broker was found down (a refused connection says so at
+    once: a user waits for nothing), else after ``timeout_s``.
 
     The probe's own client logs nothing: the reason goes into the one error line."""
     errors: list[KafkaError] = []
@@ -84,11 +85,13 @@ def probe_broker(settings: Settings, timeout_s: float = 5.0, until_down: bool = 
                     f"({refusal[0]}); {refusal[1]}"
                 ) from exc
             down = any(e.code() == KafkaError._ALL_BROKERS_DOWN for e in errors)
-            if time.monotonic() >= deadline or (until_down and down):
+            timed_out = time.monotonic() >= deadline
+            if timed_out or down:
                 reason = _reason(errors) or exc.args[0].str()
+                within = f" within {timeout_s:g} s" if timed_out else ""
                 raise BrokerUnavailable(
-                    f"the Kafka broker at {settings.kafka_bootstrap} did not answer within "
-                    f"{timeout_s:g} s ({reason}); {BROKER_HINT}"
+                    f"the Kafka broker at {settings.kafka_bootstrap} did not answer{within} "
+                    f"({reason}); {BROKER_HINT}"
                 ) from exc
 
 
@@ -120,7 +123,7 @@ def require_access(settings: Settings, with_redis: bool = True) -> None:
     triage app): stop with one line when Kafka or Redis refuses this client. A server that
     is down is only logged: the member starts, waits for it, and is not ready meanwhile."""
     try:
-        probe_broker(settings, until_down=True)
+        probe_broker(settings)
     except BrokerRefused:
         raise
     except BrokerUnavailable as exc:

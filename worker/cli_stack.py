@@ -101,16 +101,22 @@ def stack_browser() -> None:
 
 
 @stack_app.command("tools")
-def stack_tools() -> None:
+def stack_tools(
+    promtool: bool = typer.Option(True, help="Debian's promtool (and Prometheus), via apt-get."),
+    helm: bool = typer.Option(True, help="The pinned helm, built with `go install`."),
+) -> None:
     """Make sure the deployment checks' tools are there: Debian's promtool (alert rules and
-    their unit tests) and the pinned helm (the chart; built once with `go install`)."""
+    their unit tests) and the pinned helm (the chart; built once with `go install`). Apart,
+    helm's build can run beside other set-up, since it takes no apt-get lock."""
     from worker.stack.prometheus import ensure_promtool, promtool_version
     from worker.stack.tools import HELM_VERSION, ensure_helm
 
     settings = command_settings()
-    promtool = ensure_promtool()
-    typer.echo(f"promtool {promtool} ({promtool_version(promtool)})")
-    typer.echo(f"helm {HELM_VERSION} {ensure_helm(settings.stack.dir)}")
+    if promtool:
+        found = ensure_promtool()
+        typer.echo(f"promtool {found} ({promtool_version(found)})")
+    if helm:
+        typer.echo(f"helm {HELM_VERSION} {ensure_helm(settings.stack.dir)}")
 
 
 @stack_app.command("image")

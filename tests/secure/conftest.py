@@ -45,7 +45,10 @@ def secure_stack(settings: Settings) -> Iterator[SecureStack]:
     link_jars(stack.kafka.jar_dir, LOCAL_JARS)
     stack.up()
     profile.write_client_env()
-    yield SecureStack(profile, client_settings(profile, settings))
+    client = client_settings(profile, settings)
+    # What `stack up --profile secure` does next: the worker's topics, created over SASL_SSL.
+    ensure_topics(AdminClient(client_config(client)), client.topics.all_topics())
+    yield SecureStack(profile, client)
     if not was_running:
         stack.down()
 
