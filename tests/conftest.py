@@ -24,11 +24,24 @@ from worker.kafka.topics import delete_topics, ensure_topics
 from worker.settings import Settings, load_settings
 from worker.stack import Stack
 from worker.stack.postgres import external_postgres_url, libpq_url, postgres_url
+from worker.stack.tools import ensure_helm
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that need helm run last: ``make test`` builds it in the background meanwhile
+    (a test that comes to it earlier waits for that build, not for a second one)."""
+    items.sort(key=lambda item: "helm" in getattr(item, "fixturenames", ()))
 
 
 @pytest.fixture(scope="session")
 def settings() -> Settings:
     return load_settings()
+
+
+@pytest.fixture(scope="session")
+def helm(settings: Settings) -> Path:
+    """The pinned helm, built once into the stack's tools folder."""
+    return ensure_helm(settings.stack.dir)
 
 
 @pytest.fixture(scope="session")

@@ -26,9 +26,7 @@ from worker.monitoring.queries import (
     substitute,
 )
 from worker.monitoring.server import Target, scrape_config
-from worker.settings import Settings
 from worker.stack.prometheus import ensure_promtool
-from worker.stack.tools import ensure_helm
 
 
 class RecordedAlerts:
@@ -122,10 +120,9 @@ def test_the_scrape_config_has_one_job_per_component_at_1_s() -> None:
     ]
 
 
-def test_the_demo_jobs_are_the_charts_job_labels(settings: Settings) -> None:
+def test_the_demo_jobs_are_the_charts_job_labels(helm: Path) -> None:
     """The job names the demo scrapes under are what the chart's monitors give a release
     called fraud-worker (``fraud-worker.io/job`` of each component's pods)."""
-    helm = ensure_helm(settings.stack.dir)
     values = {"triage": {"enabled": True}}
     result = helm_run(helm, "template", "fraud-worker", str(CHART), values=values)
     assert result.returncode == 0, result.stderr

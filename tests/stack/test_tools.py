@@ -6,6 +6,7 @@ real build is what ``make test`` runs before pytest (tests/deploy use its result
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -95,3 +96,21 @@ def test_a_refusing_proxy_is_named_in_one_line(
     message = str(caught.value)
     assert refusal in message and "GOPROXY=https://proxy.example" in message
     assert "\n" not in message
+
+
+def test_two_callers_at_once_build_helm_once(tmp_path: Path, bin_dir: Path) -> None:
+    """``make test``'s background build and a test that needs helm early: the second waits
+    for the first's build and uses it, instead of starting its own."""
+    release = _fake_helm(tmp_path / "built" / "helm", HELM_VERSION)
+    builds = tmp_path / "builds"
+    builds.mkdir()
+    # A slow build, so that the second caller surely arrives while it runs.
+    _script(
+        bin_dir / "go",
+        f'PATH=/usr/bin:/bin\nmktemp -p {builds} >/dev/null\nsleep 1\n'
+        f'mkdir -p "$GOBIN"\ncp {release} "$GOBIN/helm"\n',
+    )
+    with ThreadPoolExecutor(2) as pool:
+        found = list(pool.map(lambda _: ensure_helm(tmp_path), range(2)))
+    assert found == [tools_dir(tmp_path) / "bin" / "helm"] * 2
+    assert len(list(builds.iterdir())) == 1

@@ -8,6 +8,7 @@ second run finds it at once.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import shutil
@@ -34,14 +35,18 @@ def tools_dir(stack_dir: Path | None = None) -> Path:
 
 
 def ensure_helm(stack_dir: Path | None = None) -> Path:
-    """The pinned helm: cached, on PATH, or built now (a few minutes, once)."""
+    """The pinned helm: cached, on PATH, or built now (a few minutes, once). A second caller
+    while a build runs (``make test`` builds it in the background) waits for that build."""
     root = tools_dir(stack_dir)
-    cached = root / "bin" / "helm"
-    on_path = shutil.which("helm")
-    for candidate in (cached, Path(on_path) if on_path else None):
-        if candidate is not None and helm_version(candidate) in HELM_REPORTED:
-            return candidate
-    return build_helm(root)
+    root.mkdir(parents=True, exist_ok=True)
+    with (root / ".build.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        cached = root / "bin" / "helm"
+        on_path = shutil.which("helm")
+        for candidate in (cached, Path(on_path) if on_path else None):
+            if candidate is not None and helm_version(candidate) in HELM_REPORTED:
+                return candidate
+        return build_helm(root)
 
 
 def helm_version(helm: Path) -> str | None:
