@@ -56,9 +56,8 @@ def admin(live_stack: Settings) -> AdminClient:
     return AdminClient(client_config(live_stack))
 
 
-@pytest.fixture
-def make_topic(admin: AdminClient) -> Iterator[Callable[[int], str]]:
-    """A fresh topic per call, deleted after the test: tests never share a topic."""
+def topic_factory(admin: AdminClient) -> Iterator[Callable[[int], str]]:
+    """A fresh topic per call on ``admin``'s broker, deleted after: tests never share one."""
     created: list[str] = []
 
     def factory(partitions: int = 1) -> str:
@@ -69,6 +68,12 @@ def make_topic(admin: AdminClient) -> Iterator[Callable[[int], str]]:
 
     yield factory
     delete_topics(admin, created)
+
+
+@pytest.fixture
+def make_topic(admin: AdminClient) -> Iterator[Callable[[int], str]]:
+    """A fresh topic per call on the local stack's broker."""
+    yield from topic_factory(admin)
 
 
 @pytest.fixture

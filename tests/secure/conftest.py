@@ -8,7 +8,6 @@ stack's plaintext servers.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,9 +15,10 @@ from pathlib import Path
 import pytest
 from confluent_kafka.admin import AdminClient
 
+from tests.conftest import topic_factory
 from worker.chaos.stack import LOCAL_JARS, link_jars
 from worker.kafka.config import client_config
-from worker.kafka.topics import delete_topics, ensure_topics
+from worker.kafka.topics import ensure_topics
 from worker.settings import Settings
 from worker.stack import Stack
 from worker.stack.secure import (
@@ -62,16 +62,7 @@ def secure_admin(secure_stack: SecureStack) -> AdminClient:
 @pytest.fixture
 def secure_topic(secure_admin: AdminClient) -> Iterator[Callable[[int], str]]:
     """A fresh topic per call on the secure broker (created over SASL_SSL), deleted after."""
-    created: list[str] = []
-
-    def factory(partitions: int = 1) -> str:
-        name = f"test.{uuid.uuid4().hex[:10]}"
-        ensure_topics(secure_admin, {name: partitions})
-        created.append(name)
-        return name
-
-    yield factory
-    delete_topics(secure_admin, created)
+    yield from topic_factory(secure_admin)
 
 
 @pytest.fixture(scope="session")
