@@ -167,6 +167,7 @@ class Worker(GroupMember):
                     break
             else:
                 self.policy.settle()  # idle: what was acknowledged since counts as done now
+                self.runtime.idle()
             self._report()
 
     def process(self, messages: list[Message]) -> BatchReport:

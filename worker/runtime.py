@@ -65,6 +65,11 @@ class Runtime:
     # Artifact (one of ARTIFACTS) → why it failed to load; absent when it loaded.
     load_failures: dict[str, str] = field(default_factory=dict)
 
+    def idle(self) -> None:
+        """Nothing to score: write what waits (pending terminal counts)."""
+        if self.primary_level is not None:
+            self.primary_level.idle()
+
     def close(self) -> None:
         if self.primary_level is not None:
             self.primary_level.close()
@@ -195,7 +200,10 @@ def load_artifacts(settings: Settings) -> Artifacts:
 def feature_store(settings: Settings, client: redis.Redis) -> RedisFeatureStore:
     """The feature store the workers read and the labels consumer writes labels into."""
     prefix = settings.redis.key_prefix
-    return RedisFeatureStore(client, f"{prefix}fs:", settings.redis.feature_ttl_days)
+    redis_settings = settings.redis
+    return RedisFeatureStore(
+        client, f"{prefix}fs:", redis_settings.feature_ttl_days, redis_settings.terminal_hold_s
+    )
 
 
 def build_runtime(settings: Settings) -> Runtime:

@@ -103,6 +103,9 @@ class RedisSettings(_Frozen):
     socket_timeout_ms: int = Field(default=100, ge=1)
     cache_ttl_s: int = Field(default=3600, ge=1)
     feature_ttl_days: int = Field(default=45, ge=39)
+    # How long a worker keeps terminal counts before writing them, one call per terminal
+    # (no window reads them for a week: ``worker/features/deferred.py``); 0: every batch.
+    terminal_hold_s: float = Field(default=1.0, ge=0, le=60)
     key_prefix: str = "fw:"
     # TLS (``rediss://`` only): the CA that signed the server's certificate (unset: the
     # system's CAs), and a client certificate and key where the server asks for one (mTLS).

@@ -26,6 +26,7 @@ from worker.ladder.types import SOURCES
 from worker.ladder.writes import WriteBehind
 from worker.models.manifest import load_manifest
 from worker.models.primary import PrimaryModel
+from worker.redis_io import round_trip
 from worker.simulator import SimulationConfig, simulate
 from worker.simulator.labels import ChargebackConfig, chargebacks, label_records
 
@@ -35,14 +36,16 @@ def _calls(client: redis.Redis, command: str) -> int:
     return int(stats.get(f"cmdstat_{command}", {}).get("calls", 0))
 
 
+@pytest.mark.parametrize("hold_s", [0.0, 3600.0], ids=["terminals-every-batch", "held"])
 @pytest.mark.parametrize("coverage", [0.9, 1.0])
 def test_online_features_equal_training_features_under_the_same_label_feed(
-    redis_client: redis.Redis, coverage: float
+    redis_client: redis.Redis, coverage: float, hold_s: float
 ) -> None:
     """The labels go the way production sends them — the simulator's chargebacks, each batch
     of events preceded by the labels known by its last event (``stream_with_labels``),
     applied by the labels consumer's ``apply_labels`` — and the features served equal
-    training's under the same delay (the handbook's 7 days) and coverage."""
+    training's under the same delay (the handbook's 7 days) and coverage. Held: the worker's
+    writes (``update_commands``) with terminal counts kept back until a read needs them."""
     transactions = simulate(SimulationConfig(n_customers=200, n_terminals=400, n_days=50, seed=7))
     batch = EventBatch.from_columns(transactions.columns())
     feed = chargebacks(transactions, 7, ChargebackConfig(delay_days=7.0, coverage=coverage))
@@ -51,20 +54,24 @@ def test_online_features_equal_training_features_under_the_same_label_feed(
     )
     expected = stateful_features(batch, offline_cards, offline_terms)
 
-    store = RedisFeatureStore(redis_client, prefix=f"test:{uuid.uuid4().hex[:8]}:")
+    prefix = f"test:{uuid.uuid4().hex[:8]}:"
+    store = RedisFeatureStore(redis_client, prefix=prefix, terminal_hold_s=hold_s)
     applied = 0
     online = []
+    held = []
     for start in range(0, len(batch), 333):
         rows = np.arange(start, min(start + 333, len(batch)))
         part = batch.take(rows)
         known = int(np.searchsorted(feed.known_at_ms, part.event_time_ms[-1], side="right"))
         apply_labels(store, label_records(transactions, feed, applied, known), 86_400)
         applied = known
+        held.append(len(store.pending))
         cards, terms = store.aggregates(part)
-        store.update(part)
+        round_trip(redis_client, store.update_commands(part))
         online.append(stateful_features(part, cards, terms))
 
     assert np.array_equal(np.vstack(online), expected)
+    assert (max(held) > 333) == (hold_s > 0), "held: terminal counts of several batches wait"
     assert expected[:, :3].max() > 1, "cards accumulate history"
     assert expected[:, 9:12].max() > 0, "terminal risk is not zero"
 
@@ -73,22 +80,21 @@ def test_online_features_equal_training_features_under_the_same_label_feed(
 def test_a_batch_is_one_mget_to_read_and_a_script_call_per_256_keys_to_update(
     redis_client: redis.Redis, customers: int
 ) -> None:
+    """Cards: a key per card and day; terminals: a key per terminal, all its days at once."""
     config = SimulationConfig(n_customers=customers, n_terminals=2 * customers, n_days=3, seed=1)
     batch = EventBatch.from_columns(simulate(config).columns())
     day = batch.epoch_day
-    keys = sum(
-        len({(entity, d) for entity, d in zip(ids.tolist(), day.tolist(), strict=True)})
-        for ids in (batch.card_id, batch.terminal_id)
-    )
+    card_keys = len(set(zip(batch.card_id.tolist(), day.tolist(), strict=True)))
+    terminal_keys = len(set(batch.terminal_id.tolist()))
     store = RedisFeatureStore(redis_client, prefix=f"test:{uuid.uuid4().hex[:8]}:")
     store.update(batch)
     before = (_calls(redis_client, "mget"), _calls(redis_client, "eval"))
     store.aggregates(batch)
     store.update(batch)
     after = (_calls(redis_client, "mget"), _calls(redis_client, "eval"))
-    script_calls = -(-keys // KEYS_PER_CALL)
+    script_calls = -(-card_keys // KEYS_PER_CALL) + -(-terminal_keys // KEYS_PER_CALL)
     assert (after[0] - before[0], after[1] - before[1]) == (1, script_calls)
-    assert (customers == 50) == (script_calls == 1)
+    assert (customers == 50) == (script_calls == 2)
 
 
 DAY_MS = 86_400_000
@@ -266,3 +272,100 @@ def test_a_rows_bad_value_stays_that_rows_problem(
 
 def _flag_of(bad: dict[str, float]) -> list[str]:
     return ["invalid_amount"] if "amount" in bad else ["invalid_time"]
+
+
+def _skewed_order(batch: EventBatch, groups: int, chunk: int) -> list[NDArray[np.intp]]:
+    """Batches the way a member reads partitions: each group of cards in time order, the
+    groups interleaved chunk by chunk with the first one days ahead of the others."""
+    codes = np.array([hash(c) % groups for c in batch.card_id.tolist()])
+    queues = [list(np.flatnonzero(codes == g)) for g in range(groups)]
+    order: list[NDArray[np.intp]] = []
+    turn = 0
+    while any(queues):
+        g = 0 if turn % 3 else 1 + (turn // 3) % (groups - 1)  # group 0 read twice as often
+        turn += 1
+        if queues[g]:
+            order.append(np.array(queues[g][:chunk]))
+            queues[g] = queues[g][chunk:]
+    return order
+
+
+def test_held_terminal_counts_give_the_answers_of_writing_every_batch_even_out_of_order(
+    redis_client: redis.Redis,
+) -> None:
+    """Partitions read unevenly put days out of order across batches (and 60 days recycle
+    every terminal slot): keeping terminal counts back changes no feature of any row."""
+    transactions = simulate(SimulationConfig(n_customers=300, n_terminals=200, n_days=60, seed=3))
+    batch = EventBatch.from_columns(transactions.columns())
+    features = []
+    for hold_s in (0.0, 3600.0):
+        store = RedisFeatureStore(
+            redis_client, prefix=f"test:{uuid.uuid4().hex[:8]}:", terminal_hold_s=hold_s
+        )
+        rows = []
+        for part_rows in _skewed_order(batch, groups=4, chunk=400):
+            part = batch.take(part_rows)
+            cards, terms = store.aggregates(part)
+            round_trip(redis_client, store.update_commands(part))
+            rows.append(stateful_features(part, cards, terms))
+        features.append(np.vstack(rows))
+    assert np.array_equal(features[0], features[1])
+    assert features[0][:, 6:9].max() > 0, "terminal windows have transactions"
+
+
+def _terminal_count(store: RedisFeatureStore, day: int) -> int:
+    """Transactions of terminal t_1 on ``day``, as an event 8 days later reads them."""
+    windows = store.terminal_aggregates(np.array(["t_1"], dtype=object), day + 8)
+    return int(windows[0, 0, 0])
+
+
+def test_held_terminal_hints_gone_stale_never_change_a_count(redis_client: redis.Redis) -> None:
+    """The terminal script's every path: a day started twice, an add whose slot moved on,
+    a start under a later day."""
+    prefix = f"test:{uuid.uuid4().hex[:8]}:"
+
+    def held() -> RedisFeatureStore:
+        return RedisFeatureStore(redis_client, prefix, terminal_hold_s=3600.0)
+
+    first, second = held(), held()
+    day = 20_000
+    batch = _day_batch(day)
+    for store in (first, second):  # both read an empty slot: both will start the day
+        store.aggregates(batch)
+        round_trip(redis_client, store.update_commands(batch))
+    assert len(first.pending) == len(second.pending) == 1, "held, not written"
+    round_trip(redis_client, first.flush_commands() + second.flush_commands())
+    assert _terminal_count(first, day) == 2
+
+    reader = held()
+    reader.aggregates(batch)  # this day is in its slot: the hint says add
+    round_trip(redis_client, reader.update_commands(batch))
+    later = day + 40  # the same slot of a terminal's 40-slot ring
+    RedisFeatureStore(redis_client, prefix).update(_day_batch(later))  # the slot moves on
+    round_trip(redis_client, reader.flush_commands())  # too old now: the later count stays
+    assert _terminal_count(reader, later) == 1
+
+    fresh = held()  # no read: starts the old day under the later one
+    round_trip(redis_client, fresh.update_commands(batch) + fresh.flush_commands())
+    assert _terminal_count(fresh, later) == 1
+    assert _terminal_count(fresh, day) == 0
+
+
+def test_held_days_sharing_a_slot_are_written_in_order(redis_client: redis.Redis) -> None:
+    """One flush with a terminal's day and the day 40 later (one slot): the later wins."""
+    store = RedisFeatureStore(redis_client, f"test:{uuid.uuid4().hex[:8]}:", terminal_hold_s=3600)
+    day = 20_000
+    from tests.factories import make_batch
+
+    both = make_batch(
+        *(
+            {"event_time_ms": d * DAY_MS + 3_600_000, "card_id": card, "terminal_id": "t_1"}
+            for d, card in ((day, "c_1"), (day + 40, "c_2"))
+        )
+    )
+    round_trip(redis_client, store.update_commands(both))
+    commands = store.flush_commands()
+    assert len(commands) == 2, "two rounds: one per day of the shared slot"
+    round_trip(redis_client, commands)
+    assert _terminal_count(store, day + 40) == 1
+    assert _terminal_count(store, day) == 0

@@ -69,6 +69,9 @@ class FakeStore:
         self.updates += 1
         return [["UPDATE", str(len(batch))]]
 
+    def flush_commands(self) -> list[list[str]]:
+        return []
+
 
 class SentWrites:
     """Keeps the commands a level sends instead of sending them to Redis."""

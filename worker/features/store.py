@@ -27,6 +27,7 @@ from numpy.typing import NDArray
 from redis.typing import EncodableT
 
 from worker.events import EventBatch
+from worker.features.deferred import PendingTerminals, flush_commands
 from worker.features.stateful import card_values, terminal_values
 from worker.features.windows import (
     CARD_WINDOWS,
@@ -157,6 +158,9 @@ class _Entity:
 
 _CARD = _Entity("c", 33, CARD_WINDOWS, 32)  # windows back to day - 29
 _TERMINAL = _Entity("t", 26, TERMINAL_WINDOWS, 40)  # windows back to day - 37
+# A terminal's write of day d recycles the slot of day d - 40, which windows of events up to
+# this many days before d still read (``deferred.py``).
+_TERMINAL_RECYCLE_LAG = _TERMINAL.slots + min(w.lo for w in TERMINAL_WINDOWS)
 
 # The most cents one row may add: more would spill into the count packed above them (and
 # past 1e17 the script's Lua numbers, doubles, reach Redis as "1e+17": an error that fails
@@ -244,39 +248,42 @@ def _own_sums(
 
 @dataclass(frozen=True)
 class _Read:
-    """The (entity, day) pairs of one read, cards then terminals, with what their slots held."""
+    """The (card, day) pairs of one read, with what their slots held."""
 
     transaction_ids: NDArray[np.object_]
     keys: list[str]
     days: NDArray[np.int64]
-    rows: NDArray[np.intp]  # per event: its card pair, then (offset) its terminal pair
+    rows: NDArray[np.intp]  # per event: its card pair
     holds_day: NDArray[np.bool_]
-    cards: int  # pairs [0, cards) are cards
+    terminal_holds_day: NDArray[np.bool_]  # per event: its terminal's slot held its day
 
     def covers(self, batch: EventBatch) -> bool:
         """The batch is the one read (same events, same order)."""
         ids = batch.transaction_id
-        return len(ids) * 2 == len(self.rows) and bool(np.array_equal(ids, self.transaction_ids))
+        return len(ids) == len(self.rows) and bool(np.array_equal(ids, self.transaction_ids))
 
-    def increments(
-        self, card_values: NDArray[np.int64], terminal_values: NDArray[np.int64]
-    ) -> NDArray[np.int64]:
+    def increments(self, card_values: NDArray[np.int64]) -> NDArray[np.int64]:
         """(day, packed increment, ring slots) per pair."""
         sums = np.zeros((len(self.keys), 2), dtype=np.int64)
-        np.add.at(sums, self.rows, np.vstack([card_values, terminal_values]))
-        cards, terminals = slice(0, self.cards), slice(self.cards, len(self.keys))
-        return np.vstack(
-            [
-                _CARD.script_rows(self.days[cards], sums[cards]),
-                _TERMINAL.script_rows(self.days[terminals], sums[terminals]),
-            ]
-        )
+        np.add.at(sums, self.rows, card_values)
+        return _CARD.script_rows(self.days, sums)
 
 
 class RedisFeatureStore:
-    """Reads and updates the stateful features' aggregates, one round-trip per batch each."""
+    """Reads and updates the stateful features' aggregates, one round-trip per batch each.
 
-    def __init__(self, client: redis.Redis, prefix: str = "fs:", ttl_days: int = 45) -> None:
+    Card counts are written with each batch's writes. Terminal counts wait in the worker
+    for up to ``terminal_hold_s`` (``deferred.py``: no window reads them for a week), then go
+    together, one script call per terminal; 0 sends them with every batch's writes.
+    """
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        prefix: str = "fs:",
+        ttl_days: int = 45,
+        terminal_hold_s: float = 0.0,
+    ) -> None:
         if ttl_days <= HISTORY_DAYS:
             raise ValueError(f"feature keys must live longer than {HISTORY_DAYS} days")
         self.client = client
@@ -284,6 +291,8 @@ class RedisFeatureStore:
         self.ttl_s = ttl_days * 86_400
         # An active key's expiry is pushed out once in this many days (not on every write).
         self.renew_every_days = ttl_days - HISTORY_DAYS
+        self.terminal_hold_s = terminal_hold_s
+        self.pending = PendingTerminals(_TERMINAL.slots)
         # What the last read saw, so that the update of the same rows reuses its keys and
         # knows, per key, whether to add to the day's slot or start it.
         self._last_read: _Read | None = None
@@ -297,6 +306,7 @@ class RedisFeatureStore:
 
         Call before ``update`` for the same batch. Fraud labels are never known inside the
         batch (they arrive late: the labels consumer counts them with ``record_frauds``).
+        Pending terminal counts this read could see go first, in the same round-trip.
         """
         if len(batch) == 0:
             empty = np.zeros((0, 3, 2), dtype=np.int64)
@@ -306,21 +316,19 @@ class RedisFeatureStore:
         card_ids, card_days, card_rows = _pairs(batch.card_id, day, cards)
         term_ids, term_days, term_rows = _pairs(batch.terminal_id, day, terminals)
         card_keys, term_keys = self._keys(_CARD, card_ids), self._keys(_TERMINAL, term_ids)
-        blobs = round_trip(self.client, [["MGET", *card_keys, *term_keys]])[0]
+        first = []
+        if self.pending.due_before(int(day.min()), int(day.max()), _TERMINAL_RECYCLE_LAG):
+            first = self.flush_commands()
+        blobs = round_trip(self.client, [*first, ["MGET", *card_keys, *term_keys]])[-1]
         card_rings = _rings(blobs[: len(card_ids)], _CARD)
         term_rings = _rings(blobs[len(card_ids) :], _TERMINAL)
         self._last_read = _Read(
             batch.transaction_id,
-            card_keys + term_keys,
-            np.concatenate([card_days, term_days]),
-            np.concatenate([card_rows, term_rows + len(card_ids)]),
-            np.concatenate(
-                [
-                    _holds_day(card_rings[0], card_days, _CARD),
-                    _holds_day(term_rings[0], term_days, _TERMINAL),
-                ]
-            ),
-            len(card_ids),
+            card_keys,
+            card_days,
+            card_rows,
+            _holds_day(card_rings[0], card_days, _CARD),
+            _holds_day(term_rings[0], term_days, _TERMINAL)[term_rows],
         )
         stored_cards = _window_totals(card_rings, card_days, _CARD)[card_rows]
         stored_terms = _window_totals(term_rings, term_days, _TERMINAL)[term_rows]
@@ -339,29 +347,53 @@ class RedisFeatureStore:
         return _window_totals(_rings(blobs, _TERMINAL), days, _TERMINAL)
 
     def update(self, batch: EventBatch) -> None:
-        """Add the batch's transactions to their card and terminal buckets (one round-trip)."""
-        if len(batch):
-            round_trip(self.client, self.update_commands(batch))
+        """Add the batch's transactions to their card and terminal buckets now, pending
+        terminal counts included (one round-trip)."""
+        commands = self.update_commands(batch) if len(batch) else []
+        commands += self.flush_commands()
+        if commands:
+            round_trip(self.client, commands)
 
     def update_commands(self, batch: EventBatch) -> list[list[EncodableT]]:
         """The commands ``update`` runs, for a caller that sends them and reads the replies
-        later: script calls of at most ``KEYS_PER_CALL`` keys each. Rows the store cannot
-        count (``storable``) are left out; the read's hints then no longer apply (correct,
-        one call more where a key had the day)."""
+        later: the cards' script calls of at most ``KEYS_PER_CALL`` keys each, then the
+        pending terminal counts if they have waited ``terminal_hold_s``. Rows the store
+        cannot count (``storable``) are left out; the read's hints then no longer apply
+        (correct, one call more where a key had the day)."""
         keep = storable(batch)
         if not keep.all():
             batch = batch.take(keep)
         if len(batch) == 0:
             return []
+        card_inc = card_values(batch)
         no_frauds = np.zeros(len(batch), dtype=np.bool_)
-        card_inc, term_inc = card_values(batch), terminal_values(batch, no_frauds)
-        read = self._last_read
+        terminal_inc = _TERMINAL.pack(terminal_values(batch, no_frauds))
+        read, day = self._last_read, batch.epoch_day
         if read is not None and read.covers(batch):
-            return self._commands(read.keys, read.increments(card_inc, term_inc), read.holds_day)
-        day = batch.epoch_day
-        card_keys, card_pairs = self._increments(_CARD, batch.card_id, day, card_inc)
-        term_keys, term_pairs = self._increments(_TERMINAL, batch.terminal_id, day, term_inc)
-        return self._commands(card_keys + term_keys, np.vstack([card_pairs, term_pairs]))
+            commands = self._commands(read.keys, read.increments(card_inc), read.holds_day)
+            self.pending.add(batch.terminal_id, day, terminal_inc, read.terminal_holds_day)
+        else:
+            card_keys, card_pairs = self._increments(_CARD, batch.card_id, day, card_inc)
+            commands = self._commands(card_keys, card_pairs)
+            no_hints = np.zeros(len(batch), dtype=np.bool_)
+            self.pending.add(batch.terminal_id, day, terminal_inc, no_hints)
+        if self.pending.due_by_time(self.terminal_hold_s):
+            commands += self.flush_commands()
+        return commands
+
+    def flush_commands(self) -> list[list[EncodableT]]:
+        """Script calls that write every pending terminal count (none if none wait)."""
+        if not len(self.pending):
+            return []
+        head = f"{self.prefix}{_TERMINAL.tag}{LAYOUT}:"
+        return flush_commands(
+            self.pending.drain(),
+            head,
+            _TERMINAL.slots,
+            self.ttl_s,
+            self.renew_every_days,
+            KEYS_PER_CALL,
+        )
 
     def record_frauds(
         self,

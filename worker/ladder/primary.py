@@ -132,6 +132,12 @@ class PrimaryLevel:
         # All of the batch's script calls on one permit: half-open keeps all or none of them.
         self.writes.send(self.store_breaker, self.store.update_commands(part))
 
+    def idle(self) -> None:
+        """Send the counts that wait in the store (their replies are read by the next
+        ``wait``)."""
+        self.writes.send(self.store_breaker, self.store.flush_commands())
+
     def close(self) -> None:
+        self.idle()
         self.writes.close()
         self._executor.shutdown(wait=False, cancel_futures=True)
