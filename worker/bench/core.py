@@ -69,6 +69,9 @@ class TableStore:
     def update_commands(self, batch: EventBatch) -> list[list[str]]:
         return []
 
+    def flush_commands(self) -> list[list[str]]:
+        return []
+
 
 class NoWrites:
     """Writes go nowhere: the table's answers never change (the ``Writes`` interface)."""
