@@ -6,12 +6,13 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: help install up down status browser tools lint test demo bench live chaos image image-test clean
+.PHONY: help install up down status browser tools lint test demo bench live chaos image image-test bench-test clean
 
 help:
 	@echo "make demo   - set up everything and run the main job"
 	@echo "make test   - set up everything, lint, and run the tests"
 	@echo "make bench  - end-to-end and scoring-core benchmarks (results in bench/results/)"
+	@echo "make bench-test - the benchmark's Quix Streams peers (builds their venv once)"
 	@echo "make live   - a simulated half-year through real workers: live quality per level"
 	@echo "make down   - stop the local Kafka, Redis and PostgreSQL that the stack started"
 
@@ -64,6 +65,11 @@ demo: up
 bench: up
 	$(BIN)/fraud-worker bench e2e
 	$(BIN)/fraud-worker bench core
+
+# The benchmark's Quix Streams peers (their own venv, built once from PyPI: a few minutes).
+bench-test: up
+	$(BIN)/fraud-worker bench tools
+	FRAUD_PEERS_TEST=1 $(BIN)/pytest tests/peers
 
 # A simulated half-year and its chargebacks through real workers (~10 min): live quality.
 live: up

@@ -19,29 +19,61 @@ def e2e_command(
         int, typer.Option(min=100, help="Events prefilled into the input.")
     ] = 200_000,
     per_message_events: Annotated[
-        int, typer.Option(min=10, help="Events for the per-message baseline (it is slow).")
+        int,
+        typer.Option(min=10, help="Events for the per-message designs (ours and Quix's: slow)."),
     ] = 20_000,
     out: Annotated[Path, typer.Option(help="Where JSON, markdown and PNG go.")] = DEFAULT_OUT,
-    rate_mode: Annotated[bool, typer.Option(help="Also run at half our maximum rate.")] = True,
+    rate_mode: Annotated[
+        bool, typer.Option(help="Also run ours at half its maximum rate and at 1,000/s.")
+    ] = True,
+    rounds: Annotated[
+        int, typer.Option(min=1, help="Rounds of every design, interleaved; medians reported.")
+    ] = 3,
+    latency_repeats: Annotated[int, typer.Option(min=1, help="Runs of each fixed rate.")] = 3,
+    perf_events: Annotated[
+        int, typer.Option(min=100, help="Records for Kafka's perf tools (a JVM warms up).")
+    ] = 2_000_000,
     design: Annotated[
         list[str] | None,
         typer.Option(
-            help="Run only these designs (repeat): passthrough, per-message, ours, "
-            "ours-exactly-once."
+            help="Run only these designs (repeat): kafka-producer-perf, kafka-consumer-perf, "
+            "passthrough, quix-passthrough, ours, ours-exactly-once, per-message, "
+            "quix-per-message."
         ),
     ] = None,
 ) -> None:
-    """Pass-through vs per-message baseline vs our worker (at-least-once and exactly-once),
-    on the same broker and data."""
+    """Our worker against its peers — Kafka's own perf tools, a Python and a Quix Streams
+    pass-through, per-message scoring in Python and in Quix Streams — on the same broker and
+    data, interleaved over rounds; CPU per event split into worker, Redis and broker."""
     from worker.bench.e2e import DESIGNS, markdown, run_bench
 
     unknown = sorted(set(design or []) - set(DESIGNS))
     if unknown:
         raise typer.BadParameter(f"unknown design {unknown}; choose from {', '.join(DESIGNS)}")
     designs = [d for d in DESIGNS if d in (design or DESIGNS)]
-    report = run_bench(load_settings(), events, per_message_events, out, rate_mode, designs)
+    report = run_bench(
+        load_settings(),
+        events,
+        per_message_events,
+        out,
+        rate_mode,
+        designs,
+        rounds=rounds,
+        latency_repeats=latency_repeats,
+        perf_events=perf_events,
+    )
     typer.echo(f"machine: {report['machine']}\n")
     typer.echo(markdown(report))
+
+
+@bench_app.command("tools")
+def tools_command() -> None:
+    """Build what `bench e2e`'s peers need, once: the Quix Streams venv (<stack dir>/bench-venv)
+    and Kafka's perf tools (<stack dir>/bench-tools, by Maven)."""
+    from worker.bench.e2e import DESIGNS, prepare_tools
+
+    for name, path in prepare_tools(load_settings(), DESIGNS).items():
+        typer.echo(f"{name}: {path}")
 
 
 @bench_app.command("core")

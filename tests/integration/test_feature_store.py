@@ -15,6 +15,7 @@ from numpy.typing import NDArray
 
 from worker.breaker import BreakerConfig, BreakerState, CircuitBreaker
 from worker.events import EventBatch
+from worker.features.stateful import STATEFUL_FEATURES as STATEFUL
 from worker.features.stateful import offline_aggregates, stateful_features
 from worker.features.store import KEYS_PER_CALL, LAYOUT, RedisFeatureStore
 from worker.labels import apply_labels
@@ -369,3 +370,65 @@ def test_held_days_sharing_a_slot_are_written_in_order(redis_client: redis.Redis
     round_trip(redis_client, commands)
     assert _terminal_count(store, day + 40) == 1
     assert _terminal_count(store, day) == 0
+
+
+def test_reads_sent_ahead_are_both_in_flight_and_give_training_features(
+    redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cache's and the store's reads go out together, before either reply is read, and
+    the primary still gets exactly training's features — also when a batch mixes
+    redeliveries (cache hits, which the primary is not offered) with new events."""
+    from redis.connection import Connection
+
+    from worker.ladder.cache import CacheLevel
+
+    prefix = f"test:{uuid.uuid4().hex[:8]}:"
+    model, seen = _recording_primary()
+    config = BreakerConfig(window_size=4, minimum_calls=1)
+    writes = WriteBehind(redis_client)
+    cache = CacheLevel(redis_client, CircuitBreaker("cache", config), "v", 3600, prefix, writes)
+    level = PrimaryLevel(
+        model,
+        RedisFeatureStore(redis_client, prefix=prefix, terminal_hold_s=3600.0),
+        CircuitBreaker("feature_store", config),
+        CircuitBreaker("primary", config),
+        timeout_s=5.0,
+        writes=writes,
+    )
+    ladder = Ladder([cache, level, SafeDefaultLevel()], None, DecisionPolicy(), "v")
+    transactions = simulate(SimulationConfig(n_customers=100, n_terminals=200, n_days=12, seed=4))
+    batch = EventBatch.from_columns(transactions.columns())
+    cards, terms = offline_aggregates(batch, np.zeros(len(batch), dtype=np.bool_))
+    expected = stateful_features(batch, cards, terms)
+
+    events: list[str] = []
+    send, read = Connection.send_packed_command, Connection.read_response
+
+    def recorded_send(self: Connection, command: Any, check_health: bool = True) -> None:
+        events.append("send")
+        send(self, command, check_health)
+
+    def recorded_read(self: Connection, *args: Any, **kwargs: Any) -> Any:
+        events.append("read")
+        return read(self, *args, **kwargs)
+
+    monkeypatch.setattr(Connection, "send_packed_command", recorded_send)
+    monkeypatch.setattr(Connection, "read_response", recorded_read)
+    served = np.zeros_like(expected)
+    previous = np.empty(0, dtype=np.intp)
+    for start in range(0, len(batch), 250):
+        new = np.arange(start, min(start + 250, len(batch)))
+        redelivered = previous[::2]  # half of the last batch again: cache hits
+        part = batch.take(np.concatenate([redelivered, new]))
+        events.clear()
+        out = score_batch(part, ladder)
+        if start:  # (the first batch also opens the pool's connections: a handshake each)
+            # (the replies read before: the last batch's writes, which reads must follow)
+            reads_first = events[events.index("send") :]
+            assert reads_first[:2] == ["send", "send"], "both reads in flight before any reply"
+        sources = [SOURCES[c].value for c in out.source]
+        assert sources == ["cache"] * len(redelivered) + ["primary"] * len(new)
+        served[new] = seen[-1][:, -len(STATEFUL) :]
+        previous = new
+    level.close()
+    assert np.array_equal(served, expected)

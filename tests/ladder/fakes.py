@@ -49,6 +49,13 @@ def sources(out: ScoredBatch) -> list[str]:
     return [SOURCES[code].value for code in out.source]
 
 
+class SentNothing:
+    """A read sent ahead by a fake: nothing to release."""
+
+    def discard(self) -> None:
+        pass
+
+
 class FakeStore:
     """Stands in for the Redis feature store (zero history); fails while ``fail``; counts
     reads and writes."""
@@ -58,7 +65,12 @@ class FakeStore:
         self.reads = 0
         self.updates = 0
 
-    def aggregates(self, batch: EventBatch) -> tuple[np.ndarray, np.ndarray]:
+    def read_ahead(self, batch: EventBatch) -> SentNothing:
+        return SentNothing()
+
+    def aggregates(
+        self, batch: EventBatch, ahead: object = None, rows: object = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         self.reads += 1
         if self.fail:
             raise redis.ConnectionError("connection refused")

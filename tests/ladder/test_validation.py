@@ -47,7 +47,9 @@ BENIGN = {
 class UsualHistoryStore(FakeStore):
     """A card with a month of ordinary spending at a busy, clean terminal."""
 
-    def aggregates(self, batch: EventBatch) -> tuple[np.ndarray, np.ndarray]:
+    def aggregates(
+        self, batch: EventBatch, ahead: object = None, rows: object = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         cards, terminals = super().aggregates(batch)
         cards[:, :, 0], cards[:, :, 1] = [1, 7, 30], [2_500, 17_500, 75_000]
         terminals[:, :, 0] = [20, 140, 600]

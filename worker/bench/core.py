@@ -60,7 +60,12 @@ class TableStore:
         self.pool = pool
         self.row = {tx: i for i, tx in enumerate(pool.batch.transaction_id.tolist())}
 
-    def aggregates(self, batch: EventBatch) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    def read_ahead(self, batch: EventBatch) -> NothingSent:
+        return NothingSent()
+
+    def aggregates(
+        self, batch: EventBatch, ahead: object = None, positions: object = None
+    ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
         rows = np.fromiter(
             (self.row[t] for t in batch.transaction_id.tolist()), np.intp, len(batch)
         )
@@ -71,6 +76,13 @@ class TableStore:
 
     def flush_commands(self) -> list[list[str]]:
         return []
+
+
+class NothingSent:
+    """The table's read ahead: nothing was sent, nothing to release."""
+
+    def discard(self) -> None:
+        return None
 
 
 class NoWrites:

@@ -1,4 +1,4 @@
-"""The three designs the end-to-end benchmark compares, each run as its own process over the
+"""The designs the end-to-end benchmark compares, each run as its own process over the
 same prefilled input, each to its own output topic and consumer group:
 
 - ``passthrough``: consume a batch, produce the bytes unchanged, wait for acks, store offsets
@@ -6,7 +6,14 @@ same prefilled input, each to its own output topic and consumer group:
 - ``per-message``: the textbook resilient predictor, one event at a time — decode, Redis GET
   of the cached score, feature-store read and update, the primary at batch size 1, LightGBM
   on one row when the primary fails, produce; offsets auto-committed at the usual interval;
-- ``ours``: the worker (``worker.loop.Worker``) at its default settings.
+- ``ours``: the worker (``worker.loop.Worker``) at its default settings;
+- ``quix-passthrough``: a Quix Streams application that produces the input's bytes unchanged
+  (no deserialization), at-least-once (Quix's default: a checkpoint commit every 5 s);
+- ``quix-per-message``: Quix Streams doing ``per-message``'s work (``PerMessage.score_one``)
+  in an ``sdf.apply``, so its scores are ours.
+
+The Quix designs run in the benchmark's own venv (``worker.stack.benchtools``: quixstreams
+pins an older confluent-kafka than ours); only they import it.
 
 Each writes its figures (events, wall and CPU seconds from its first message, peak RSS) to a
 JSON file when it has processed the number of events asked for.
@@ -190,11 +197,57 @@ def run_per_message(settings: Settings, events: int, stats: Path) -> None:
     consumer.close()
 
 
+def run_quix(settings: Settings, events: int, stats: Path, score: bool) -> None:
+    """A Quix Streams application over the input: bytes in, bytes out (``score``: our
+    per-message scoring in between); stops after ``events`` outputs."""
+    # Only in the bench venv (worker.stack.benchtools), never in the project's.
+    from quixstreams import Application  # type: ignore[import-not-found]
+
+    state_dir = stats.parent / f"{stats.stem}.quix-state"
+    app = Application(
+        broker_address=settings.kafka_bootstrap,
+        consumer_group=settings.worker.group_id,
+        auto_offset_reset="earliest",
+        consumer_extra_config=dict(settings.kafka.client_config),
+        producer_extra_config=dict(settings.kafka.client_config),
+        state_dir=state_dir,
+        loglevel="WARNING",
+        auto_create_topics=False,
+        use_changelog_topics=False,
+    )
+    source = app.topic(settings.topics.input, key_deserializer="bytes", value_deserializer="bytes")
+    sink = app.topic(settings.topics.scored, key_serializer="bytes", value_serializer="bytes")
+    began: list[tuple[float, float]] = []
+
+    def first_message(_value: bytes) -> None:
+        if not began:
+            began.append((time.monotonic(), time.process_time()))
+
+    sdf = app.dataframe(source).update(first_message)
+    if score:
+        scorer = PerMessage(settings)
+        # The input's key is the card id, which score_one would return as the key.
+        sdf = sdf.apply(lambda value: scorer.score_one(value)[1])
+    sdf.to_topic(sink)
+    app.run(count=events, collect=False)
+    write_stats(stats, events, began[0] if began else (time.monotonic(), time.process_time()))
+
+
+def run_quix_passthrough(settings: Settings, events: int, stats: Path) -> None:
+    run_quix(settings, events, stats, score=False)
+
+
+def run_quix_per_message(settings: Settings, events: int, stats: Path) -> None:
+    run_quix(settings, events, stats, score=True)
+
+
 RUNNERS = {
     "ours": run_ours,
     "ours-exactly-once": run_ours,  # the same worker; its config asks for transactions
     "passthrough": run_passthrough,
     "per-message": run_per_message,
+    "quix-passthrough": run_quix_passthrough,
+    "quix-per-message": run_quix_per_message,
 }
 
 

@@ -36,7 +36,7 @@ from worker.features.windows import (
     entity_codes,
     window_sums,
 )
-from worker.redis_io import round_trip
+from worker.redis_io import InFlight, round_trip
 
 # Each slot: the epoch day it holds (int32) and that day's two counts packed in one int64.
 # After the ring, one more slot whose day says when the key's expiry was last pushed out.
@@ -247,6 +247,23 @@ def _own_sums(
 
 
 @dataclass(frozen=True)
+class ReadAhead:
+    """A read of a batch's rings sent but not yet waited for: its (entity, day) pairs and,
+    per row, the index of its pair."""
+
+    batch: EventBatch
+    card_keys: list[str]
+    card_days: NDArray[np.int64]
+    card_rows: NDArray[np.intp]
+    term_days: NDArray[np.int64]
+    term_rows: NDArray[np.intp]
+    reply: InFlight
+
+    def discard(self) -> None:
+        self.reply.discard()
+
+
+@dataclass(frozen=True)
 class _Read:
     """The (card, day) pairs of one read, with what their slots held."""
 
@@ -301,16 +318,9 @@ class RedisFeatureStore:
         head = f"{self.prefix}{entity.tag}{LAYOUT}:"
         return [head + i for i in ids.tolist()]
 
-    def aggregates(self, batch: EventBatch) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-        """Card and terminal window aggregates: the store's totals plus the batch's own rows.
-
-        Call before ``update`` for the same batch. Fraud labels are never known inside the
-        batch (they arrive late: the labels consumer counts them with ``record_frauds``).
-        Pending terminal counts this read could see go first, in the same round-trip.
-        """
-        if len(batch) == 0:
-            empty = np.zeros((0, 3, 2), dtype=np.int64)
-            return empty, empty.copy()
+    def read_ahead(self, batch: EventBatch) -> ReadAhead:
+        """Send the read of ``batch``'s rings (one MGET; pending terminal counts the read
+        could see go first) without waiting: ``aggregates`` takes the reply."""
         day = batch.epoch_day
         cards, terminals = entity_codes(batch.card_id), entity_codes(batch.terminal_id)
         card_ids, card_days, card_rows = _pairs(batch.card_id, day, cards)
@@ -319,20 +329,50 @@ class RedisFeatureStore:
         first = []
         if self.pending.due_before(int(day.min()), int(day.max()), _TERMINAL_RECYCLE_LAG):
             first = self.flush_commands()
-        blobs = round_trip(self.client, [*first, ["MGET", *card_keys, *term_keys]])[-1]
-        card_rings = _rings(blobs[: len(card_ids)], _CARD)
-        term_rings = _rings(blobs[len(card_ids) :], _TERMINAL)
+        reply = InFlight(self.client, [*first, ["MGET", *card_keys, *term_keys]])
+        return ReadAhead(batch, card_keys, card_days, card_rows, term_days, term_rows, reply)
+
+    def aggregates(
+        self,
+        batch: EventBatch,
+        ahead: ReadAhead | None = None,
+        rows: NDArray[np.intp] | None = None,
+    ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+        """Card and terminal window aggregates: the store's totals plus the batch's own rows.
+
+        Call before ``update`` for the same batch. Fraud labels are never known inside the
+        batch (they arrive late: the labels consumer counts them with ``record_frauds``).
+        With ``ahead`` (a read of a batch that ``batch`` is rows ``rows`` of), its reply
+        is used instead of a read of its own.
+        """
+        if len(batch) == 0:
+            empty = np.zeros((0, 3, 2), dtype=np.int64)
+            return empty, empty.copy()
+        if ahead is None or rows is None:
+            ahead, rows = self.read_ahead(batch), np.arange(len(batch))
+        try:
+            blobs = ahead.reply.replies()[-1]
+        finally:
+            ahead.reply.discard()
+        cards = len(ahead.card_keys)
+        card_rings = _rings(blobs[:cards], _CARD)
+        term_rings = _rings(blobs[cards:], _TERMINAL)
+        card_rows, term_rows = ahead.card_rows[rows], ahead.term_rows[rows]
+        used, rows_of_used = np.unique(card_rows, return_inverse=True)
+        holds_card = _holds_day(card_rings[0], ahead.card_days, _CARD)
         self._last_read = _Read(
             batch.transaction_id,
-            card_keys,
-            card_days,
-            card_rows,
-            _holds_day(card_rings[0], card_days, _CARD),
-            _holds_day(term_rings[0], term_days, _TERMINAL)[term_rows],
+            [ahead.card_keys[i] for i in used.tolist()],
+            ahead.card_days[used],
+            rows_of_used.reshape(-1),
+            holds_card[used],
+            _holds_day(term_rings[0], ahead.term_days, _TERMINAL)[term_rows],
         )
-        stored_cards = _window_totals(card_rings, card_days, _CARD)[card_rows]
-        stored_terms = _window_totals(term_rings, term_days, _TERMINAL)[term_rows]
-        own_cards, own_terms = _own_sums(batch, cards, terminals)
+        stored_cards = _window_totals(card_rings, ahead.card_days, _CARD)[card_rows]
+        stored_terms = _window_totals(term_rings, ahead.term_days, _TERMINAL)[term_rows]
+        own_cards, own_terms = _own_sums(
+            batch, entity_codes(batch.card_id), entity_codes(batch.terminal_id)
+        )
         return stored_cards + own_cards, stored_terms + own_terms
 
     def terminal_aggregates(

@@ -17,13 +17,14 @@ from collections.abc import Callable
 import numpy as np
 import redis
 from numpy.typing import NDArray
+from redis.typing import EncodableT
 
-from worker.breaker import CircuitBreaker
+from worker.breaker import BreakerState, CircuitBreaker
 from worker.events import EVENT_FIELDS, EventBatch
 from worker.ladder.level import BatchContext, LevelResult, guarded
 from worker.ladder.types import SOURCES, ScoredBatch, Source
 from worker.ladder.writes import WriteBehind, Writes
-from worker.redis_io import round_trip
+from worker.redis_io import InFlight, round_trip
 
 # The exact bits of the score come back on a hit: a redelivered event gets exactly the same.
 SCORE_BYTES = 8
@@ -78,11 +79,27 @@ class CacheLevel:
         """The hash of the current time bucket, or of the one ``back`` buckets before it."""
         return f"{self.prefix}{int(self.clock() // self.ttl_s) - back}"
 
-    def score(self, ctx: BatchContext, rows: NDArray[np.intp]) -> LevelResult:
+    def read_ahead(self, ctx: BatchContext, rows: NDArray[np.intp]) -> None:
+        if self.breaker.state is not BreakerState.CLOSED:
+            return  # the read goes through the breaker when the level's turn comes
         self.writes.wait()  # earlier batches' answers must be readable first
         fields = cache_keys(ctx.batch, rows, "")
         ctx.cache_keys = (rows, fields)
-        replies, failure = guarded(self.breaker, lambda: self.read(fields), (redis.RedisError,))
+        ctx.ahead[self.source] = (rows, InFlight(self.client, self._read_commands(fields)))
+
+    def score(self, ctx: BatchContext, rows: NDArray[np.intp]) -> LevelResult:
+        sent = ctx.ahead.get(self.source)
+        if sent is not None and np.array_equal(sent[0], rows):
+            read: Callable[[], list[list[bytes | None]]] = sent[1].replies
+        else:
+            self.writes.wait()  # earlier batches' answers must be readable first
+            fields = cache_keys(ctx.batch, rows, "")
+            ctx.cache_keys = (rows, fields)
+
+            def read() -> list[list[bytes | None]]:
+                return self.read(fields)
+
+        replies, failure = guarded(self.breaker, read, (redis.RedisError,))
         if replies is None:
             return LevelResult.failed(failure or "cache:unavailable")
         current, previous = replies
@@ -94,8 +111,11 @@ class CacheLevel:
 
     def read(self, fields: list[bytes]) -> list[list[bytes | None]]:
         """The fields' values in the current and in the previous bucket (one round-trip)."""
+        return round_trip(self.client, self._read_commands(fields))
+
+    def _read_commands(self, fields: list[bytes]) -> list[list[EncodableT]]:
         current, previous = self.bucket_key(), self.bucket_key(back=1)
-        return round_trip(self.client, [["HMGET", current, *fields], ["HMGET", previous, *fields]])
+        return [["HMGET", current, *fields], ["HMGET", previous, *fields]]
 
     def finish(self, ctx: BatchContext, outcome: ScoredBatch) -> None:
         """Cache the primary's answers (only the best answers are worth repeating)."""

@@ -13,7 +13,7 @@ from numpy.typing import NDArray
 from worker.events import EventBatch
 from worker.ladder.budget import Budget
 from worker.ladder.decision import DecisionPolicy, rule_floor
-from worker.ladder.level import BatchContext, Level, LevelResult
+from worker.ladder.level import BatchContext, Level, LevelResult, ReadsAhead
 from worker.ladder.shadow import shadow_results
 from worker.ladder.types import SOURCES, ScoredBatch, Source, Tags
 from worker.ladder.validation import input_flags, model_ready
@@ -98,6 +98,20 @@ def _score_safely(level: Level, ctx: BatchContext, rows: NDArray[np.intp]) -> Le
     return result
 
 
+def _read_ahead(levels: Sequence[Level], ctx: BatchContext) -> None:
+    """Send the model levels' reads for the rows they may be offered (every ready row) at
+    once; a level's own bug here only costs it its read ahead."""
+    rows = np.flatnonzero(ctx.model_ready)
+    if len(rows) == 0:
+        return
+    for level in levels:
+        if isinstance(level, ReadsAhead):
+            try:
+                level.read_ahead(ctx, rows)
+            except Exception:
+                log.exception("%s level failed to read ahead", level.source.value)
+
+
 def _descend(levels: Sequence[Level], ctx: BatchContext, clock: Callable[[], float]) -> Answers:
     """Every row down the levels until one answers it."""
     n = len(ctx.batch)
@@ -162,9 +176,13 @@ def score_batch(
     tags = ladder.tags
     flags = input_flags(batch, tags)
     ready = model_ready(flags, tags)
-    rules = _evaluate_rules(ladder.rules, batch)
-    ctx = BatchContext(batch, Budget.of(ladder.batch_budget_s, clock), tags, ready, rules)
-    answers = _descend(ladder.levels, ctx, clock)
+    ctx = BatchContext(batch, Budget.of(ladder.batch_budget_s, clock), tags, ready, None)
+    try:
+        _read_ahead(ladder.levels, ctx)
+        ctx.rules = _evaluate_rules(ladder.rules, batch)  # while Redis answers the reads
+        answers = _descend(ladder.levels, ctx, clock)
+    finally:
+        ctx.discard_reads()
     outcome = _outcome(ladder, ctx, answers, flags, (clock() - start) * 1000)
     stages = outcome.stage_ms
     began = clock()

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from functools import cached_property
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
@@ -35,6 +35,15 @@ class BatchContext:
     # The cache level's keys for the rows it was offered: computed once (hashing costs per
     # row), used again to write the primary's answers back.
     cache_keys: tuple[NDArray[np.intp], list[bytes]] | None = None
+    # Reads a level sent before the batch's other work (``ReadsAhead``), with the rows they
+    # are for: Redis answers them while the rules and event features are computed.
+    ahead: dict[Source, tuple[NDArray[np.intp], Any]] = field(default_factory=dict)
+
+    def discard_reads(self) -> None:
+        """Release every read sent ahead (used or not): called once the batch is scored."""
+        for _rows, read in self.ahead.values():
+            read.discard()
+        self.ahead.clear()
 
     @cached_property
     def event_x(self) -> NDArray[np.float32]:
@@ -68,6 +77,23 @@ class Level(Protocol):
 
     def finish(self, ctx: BatchContext, outcome: ScoredBatch) -> None:
         """After the batch is scored (e.g. write the cache, update the feature store)."""
+        ...
+
+
+@runtime_checkable
+class ReadsAhead(Protocol):
+    """A level that reads a dependency: it may send the read before the batch's other work
+    and take the reply when its turn comes."""
+
+    def read_ahead(self, ctx: BatchContext, rows: NDArray[np.intp]) -> None:
+        """Send the read for ``rows`` (the rows it will be offered at most) into
+        ``ctx.ahead``; nothing when its dependency's breaker is not closed."""
+        ...
+
+
+class SentRead(Protocol):
+    def discard(self) -> None:
+        """Done with the read, reply taken or not (a connection goes back clean)."""
         ...
 
 

@@ -16,7 +16,7 @@ import onnxruntime as ort
 import redis
 from numpy.typing import NDArray
 
-from worker.breaker import CircuitBreaker
+from worker.breaker import BreakerState, CircuitBreaker
 from worker.features.stateful import stateful_features
 from worker.features.store import RedisFeatureStore
 from worker.ladder.level import (
@@ -73,14 +73,30 @@ class PrimaryLevel:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="primary")
         self._inflight: Future[NDArray[np.float32]] | None = None
 
+    def read_ahead(self, ctx: BatchContext, rows: NDArray[np.intp]) -> None:
+        if self.model is None or self.store_breaker.state is not BreakerState.CLOSED:
+            return  # the read goes through the breaker when the level's turn comes
+        self.writes.wait()  # the store must hold every earlier batch before this read
+        ctx.ahead[self.source] = (rows, self.store.read_ahead(ctx.batch.take(rows)))
+
     def score(self, ctx: BatchContext, rows: NDArray[np.intp]) -> LevelResult:
         if self.model is None:
             return LevelResult.failed("primary:unavailable")
         part = ctx.batch.take(rows)
-        self.writes.wait()  # the store must hold every earlier batch before this read
-        aggregates, failure = guarded(
-            self.store_breaker, lambda: self.store.aggregates(part), (redis.RedisError,)
-        )
+        sent = ctx.ahead.get(self.source)
+        if sent is not None:  # read for every ready row; these rows are some or all of them
+            read_rows, ahead = sent
+            positions = np.searchsorted(read_rows, rows)
+
+            def read() -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+                return self.store.aggregates(part, ahead, positions)
+        else:
+            self.writes.wait()  # the store must hold every earlier batch before this read
+
+            def read() -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+                return self.store.aggregates(part)
+
+        aggregates, failure = guarded(self.store_breaker, read, (redis.RedisError,))
         if aggregates is None:
             return LevelResult.failed(failure or "feature_store:unavailable")
         features = np.hstack([ctx.event_x[rows], stateful_features(part, *aggregates)])
@@ -135,7 +151,9 @@ class PrimaryLevel:
     def idle(self) -> None:
         """Send the counts that wait in the store (their replies are read by the next
         ``wait``)."""
-        self.writes.send(self.store_breaker, self.store.flush_commands())
+        commands = self.store.flush_commands()
+        if commands:
+            self.writes.send(self.store_breaker, commands)
 
     def close(self) -> None:
         self.idle()
