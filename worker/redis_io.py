@@ -36,7 +36,8 @@ class InFlight:
             self._connection = self._pool.get_connection()
             self._connection.send_packed_command(packed(commands))
         except redis.RedisError as exc:
-            self._error = exc
+            # Without its traceback: kept frames would keep the failed socket alive.
+            self._error = exc.with_traceback(None)
             self._drop()
         except BaseException:
             self._drop()
@@ -59,14 +60,14 @@ class InFlight:
                     failure = failure or exc
                     replies.append(None)
         except BaseException as exc:
-            self._error = exc
+            self._error = exc.with_traceback(None)
             self._drop()
             raise
         self._pool.release(self._connection)
         self._connection = None
         self._replies = replies
         if failure is not None:
-            self._error = failure
+            self._error = failure.with_traceback(None)
             raise failure
         return replies
 
@@ -89,4 +90,23 @@ def round_trip(client: redis.Redis, commands: Sequence[Sequence[EncodableT]]) ->
     """Send ``commands`` together and return their replies, in order.
 
     Raises ``redis.RedisError`` (the first error reply, or a connection problem)."""
-    return InFlight(client, commands).replies()
+    pool = client.connection_pool
+    connection = pool.get_connection()
+    replies: list[Any] = []
+    failure: redis.ResponseError | None = None
+    try:
+        connection.send_packed_command(packed(commands))  # type: ignore[no-untyped-call]
+        for _ in commands:
+            try:
+                replies.append(connection.read_response())
+            except redis.ResponseError as exc:  # an error reply: read the rest all the same
+                failure = failure or exc
+                replies.append(None)
+    except BaseException:
+        connection.disconnect()  # type: ignore[no-untyped-call]
+        pool.release(connection)
+        raise
+    pool.release(connection)
+    if failure is not None:
+        raise failure
+    return replies

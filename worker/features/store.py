@@ -54,28 +54,45 @@ HISTORY_DAYS = 38
 # the read and the write) costs one more call, never a count. A day older than the one its
 # slot holds is too old for the ring and leaves it as it was.
 _ADD_TO_RING = """
+local offsets = {}
+-- Bit offsets as strings, made once per call: a number argument of redis.call is formatted
+-- anew on every call, and a ring update passes three of them.
+local function offsets_of(slots)
+  local o = offsets[slots]
+  if o == nil then
+    o = {header = tostring(slots * 96)}
+    for slot = 0, slots - 1 do
+      o[slot] = {tostring(slot * 96), tostring(slot * 96 + 32)}
+    end
+    offsets[slots] = o
+  end
+  return o
+end
+
 local function add(key, day, increment, slots, hint, ttl, every)
-  local at, header = (day % slots) * 96, slots * 96
+  local o = offsets_of(slots)
+  local slot = o[day % slots]
+  local at, count_at, header = slot[1], slot[2], o.header
   local held, count, renewed
   if hint == 1 then
-    local r = redis.call('BITFIELD', key, 'GET', 'i32', at, 'INCRBY', 'i64', at + 32, increment,
+    local r = redis.call('BITFIELD', key, 'GET', 'i32', at, 'INCRBY', 'i64', count_at, increment,
                          'GET', 'i32', header)
     held, count, renewed = r[1], r[2] - increment, r[3]
   else
-    local r = redis.call('BITFIELD', key, 'SET', 'i32', at, day, 'SET', 'i64', at + 32, increment,
+    local r = redis.call('BITFIELD', key, 'SET', 'i32', at, day, 'SET', 'i64', count_at, increment,
                          'GET', 'i32', header)
     held, count, renewed = r[1], r[2], r[3]
   end
   if held == day then
     if hint ~= 1 then
-      redis.call('BITFIELD', key, 'INCRBY', 'i64', at + 32, count)
+      redis.call('BITFIELD', key, 'INCRBY', 'i64', count_at, count)
     end
   elseif held < day then
     if hint == 1 then
-      redis.call('BITFIELD', key, 'SET', 'i32', at, day, 'SET', 'i64', at + 32, increment)
+      redis.call('BITFIELD', key, 'SET', 'i32', at, day, 'SET', 'i64', count_at, increment)
     end
   else
-    redis.call('BITFIELD', key, 'SET', 'i32', at, held, 'SET', 'i64', at + 32, count)
+    redis.call('BITFIELD', key, 'SET', 'i32', at, held, 'SET', 'i64', count_at, count)
   end
   if renewed + every <= day then
     redis.call('EXPIRE', key, ttl)
