@@ -50,7 +50,10 @@ def sources(out: ScoredBatch) -> list[str]:
 
 
 class SentNothing:
-    """A read sent ahead by a fake: nothing to release."""
+    """A read sent ahead by a fake: the batch it is for, nothing to release."""
+
+    def __init__(self, batch: EventBatch) -> None:
+        self.batch = batch
 
     def discard(self) -> None:
         pass
@@ -66,7 +69,7 @@ class FakeStore:
         self.updates = 0
 
     def read_ahead(self, batch: EventBatch) -> SentNothing:
-        return SentNothing()
+        return SentNothing(batch)
 
     def aggregates(
         self, batch: EventBatch, ahead: object = None, rows: object = None

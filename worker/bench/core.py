@@ -61,7 +61,7 @@ class TableStore:
         self.row = {tx: i for i, tx in enumerate(pool.batch.transaction_id.tolist())}
 
     def read_ahead(self, batch: EventBatch) -> NothingSent:
-        return NothingSent()
+        return NothingSent(batch)
 
     def aggregates(
         self, batch: EventBatch, ahead: object = None, positions: object = None
@@ -79,7 +79,10 @@ class TableStore:
 
 
 class NothingSent:
-    """The table's read ahead: nothing was sent, nothing to release."""
+    """The table's read ahead: the batch it is for; nothing was sent, nothing to release."""
+
+    def __init__(self, batch: EventBatch) -> None:
+        self.batch = batch
 
     def discard(self) -> None:
         return None

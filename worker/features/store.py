@@ -275,6 +275,9 @@ class ReadAhead:
     term_days: NDArray[np.int64]
     term_rows: NDArray[np.intp]
     reply: InFlight
+    # Per row: its card's and its terminal's code (the batch's own sums reuse them).
+    card_codes: NDArray[np.int64]
+    terminal_codes: NDArray[np.int64]
 
     def discard(self) -> None:
         self.reply.discard()
@@ -347,7 +350,9 @@ class RedisFeatureStore:
         if self.pending.due_before(int(day.min()), int(day.max()), _TERMINAL_RECYCLE_LAG):
             first = self.flush_commands()
         reply = InFlight(self.client, [*first, ["MGET", *card_keys, *term_keys]])
-        return ReadAhead(batch, card_keys, card_days, card_rows, term_days, term_rows, reply)
+        return ReadAhead(
+            batch, card_keys, card_days, card_rows, term_days, term_rows, reply, cards, terminals
+        )
 
     def aggregates(
         self,
@@ -387,9 +392,7 @@ class RedisFeatureStore:
         )
         stored_cards = _window_totals(card_rings, ahead.card_days, _CARD)[card_rows]
         stored_terms = _window_totals(term_rings, ahead.term_days, _TERMINAL)[term_rows]
-        own_cards, own_terms = _own_sums(
-            batch, entity_codes(batch.card_id), entity_codes(batch.terminal_id)
-        )
+        own_cards, own_terms = _own_sums(batch, ahead.card_codes[rows], ahead.terminal_codes[rows])
         return stored_cards + own_cards, stored_terms + own_terms
 
     def terminal_aggregates(

@@ -82,15 +82,17 @@ class PrimaryLevel:
     def score(self, ctx: BatchContext, rows: NDArray[np.intp]) -> LevelResult:
         if self.model is None:
             return LevelResult.failed("primary:unavailable")
-        part = ctx.batch.take(rows)
         sent = ctx.ahead.get(self.source)
         if sent is not None:  # read for every ready row; these rows are some or all of them
             read_rows, ahead = sent
             positions = np.searchsorted(read_rows, rows)
+            # All of them (no cache hit): the batch the read was made for.
+            part = ahead.batch if len(rows) == len(read_rows) else ctx.batch.take(rows)
 
             def read() -> tuple[NDArray[np.int64], NDArray[np.int64]]:
                 return self.store.aggregates(part, ahead, positions)
         else:
+            part = ctx.batch.take(rows)
             self.writes.wait()  # the store must hold every earlier batch before this read
 
             def read() -> tuple[NDArray[np.int64], NDArray[np.int64]]:
