@@ -6,13 +6,14 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: help install up down status browser tools lint test demo bench live chaos image image-test bench-test clean
+.PHONY: help install up down status browser tools lint test test-servers demo bench live chaos image image-test bench-test monitoring-test clean
 
 help:
 	@echo "make demo   - set up everything and run the main job"
 	@echo "make test   - set up everything, lint, and run the tests"
 	@echo "make bench  - end-to-end and scoring-core benchmarks (results in bench/results/)"
-	@echo "make bench-test - the benchmark's Quix Streams peers (builds their venv once)"
+	@echo "make bench-test - the benchmark's peers: Quix Streams (builds their venv once), Kafka's perf tools"
+	@echo "make monitoring-test - a shortened demo under a real Prometheus: alert, dashboard queries"
 	@echo "make live   - a simulated half-year through real workers: live quality per level"
 	@echo "make down   - stop the local Kafka, Redis and PostgreSQL that the stack started"
 
@@ -49,15 +50,21 @@ lint: install
 
 # helm's first build (go install, minutes) runs in the background while the rest sets up and
 # the tests run; the tests that need helm run last, and wait for that build if it is not done.
+# Lint runs beside the servers' set-up (which goes step by step: each step may call apt-get,
+# which takes one lock).
 HELM_LOG := .stack/helm-build.log
 
 test: install
 	@mkdir -p .stack
 	@echo "building helm in the background if needed (log: $(HELM_LOG))"
 	@$(BIN)/fraud-worker stack tools --no-promtool > $(HELM_LOG) 2>&1 &
-	$(MAKE) --no-print-directory lint up browser
-	$(BIN)/fraud-worker stack tools --no-helm
+	$(MAKE) --no-print-directory -j2 lint test-servers
 	$(BIN)/pytest
+
+test-servers: install
+	$(MAKE) --no-print-directory up
+	$(MAKE) --no-print-directory browser
+	$(BIN)/fraud-worker stack tools --no-helm
 
 demo: up
 	$(BIN)/fraud-worker demo
@@ -66,10 +73,16 @@ bench: up
 	$(BIN)/fraud-worker bench e2e
 	$(BIN)/fraud-worker bench core
 
-# The benchmark's Quix Streams peers (their own venv, built once from PyPI: a few minutes).
+# The benchmark's peers: Quix Streams (their own venv, built once from PyPI: a few minutes)
+# and Kafka's ProducerPerformance/ConsumerPerformance (by Maven, once).
 bench-test: up
 	$(BIN)/fraud-worker bench tools
 	FRAUD_PEERS_TEST=1 $(BIN)/pytest tests/peers
+
+# A shortened demo (30,000 events, an 18 s Redis outage) under a real Prometheus on a stack of
+# its own (.stack-prom/): the scaled alert fires and resolves, every dashboard query answers.
+monitoring-test: install
+	FRAUD_DEMO_PROM_TEST=1 $(BIN)/pytest tests/monitoring
 
 # A simulated half-year and its chargebacks through real workers (~10 min): live quality.
 live: up

@@ -19,12 +19,24 @@ import redis
 from confluent_kafka.admin import AdminClient
 from sqlalchemy.engine import make_url
 
+from tests.packaging.build import BACKGROUND
 from worker.kafka.config import client_config
 from worker.kafka.topics import delete_topics, ensure_topics
 from worker.settings import Settings, load_settings
 from worker.stack import Stack
 from worker.stack.postgres import external_postgres_url, libpq_url, postgres_url
 from worker.stack.tools import ensure_helm
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """A session that will run the wheel tests starts building the wheel's venv now, in the
+    background (``tests/packaging/build.py``: a minute of pip that other tests overlap)."""
+    if any(item.nodeid.startswith("tests/packaging/test_wheel.py") for item in session.items):
+        BACKGROUND.start()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    BACKGROUND.clean()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -35,7 +35,7 @@ REDIS_TLS_HINT = (
     "check FRAUD_REDIS__SSL_CA_CERTS, FRAUD_REDIS__SSL_CERTFILE and FRAUD_REDIS__SSL_KEYFILE"
 )
 
-# librdkafka's "sasl_ssl://127.0.0.1:39092/bootstrap: " and " (after 12ms in state X)".
+# librdkafka's "sasl_ssl://127.0.0.1:30092/bootstrap: " and " (after 12ms in state X)".
 _KAFKA_PREFIX = re.compile(r"^\S+://\S+: ")
 _KAFKA_SUFFIX = re.compile(
     r" \(after \d+ms in state \w+(, \d+ identical error\(s\) suppressed)?\)$"

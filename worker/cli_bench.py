@@ -41,6 +41,13 @@ def e2e_command(
             "quix-per-message."
         ),
     ] = None,
+    profile: Annotated[
+        bool,
+        typer.Option(
+            help="Run our designs under cProfile (slower): a .prof per run, for "
+            "`python -m pstats` or snakeviz; not for the figures."
+        ),
+    ] = False,
 ) -> None:
     """Our worker against its peers — Kafka's own perf tools, a Python and a Quix Streams
     pass-through, per-message scoring in Python and in Quix Streams — on the same broker and
@@ -61,9 +68,12 @@ def e2e_command(
         rounds=rounds,
         latency_repeats=latency_repeats,
         perf_events=perf_events,
+        profile=profile,
     )
     typer.echo(f"machine: {report['machine']}\n")
     typer.echo(markdown(report))
+    for path in report.get("profiles", []):
+        typer.echo(f"profile: {path}")
 
 
 @bench_app.command("tools")

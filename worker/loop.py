@@ -110,6 +110,7 @@ class Worker(GroupMember):
         else:
             self.source = BatchSource(consumer, settings.topics.input, on_broker)
         self.source.on_owned = self.health.set_partitions
+        self.source.before_give_up = runtime.settle
         if producer is None:  # not ``or``: a producer with nothing queued is falsy
             producer = Producer(worker_producer_config(settings))
         self._real_clients = consumer is None
@@ -207,10 +208,11 @@ class Worker(GroupMember):
 
     def _export_edge(self) -> None:
         primary = self.runtime.primary_level
-        skipped = primary.writes.skipped if primary is not None else {}
+        skipped = primary.skipped if primary is not None else {}
         self.metrics.observe_edge(skipped, self.policy.aborted)
 
     def _shutdown(self, failed: bool) -> None:
         """Settle and commit what is safe, then close everything (``close_in_order``)."""
         self.health.stop()
-        close_in_order((self.policy.close, self.source.close, self.runtime.close), failed)
+        steps = (self.runtime.settle, self.policy.close, self.source.close, self.runtime.close)
+        close_in_order(steps, failed)

@@ -70,6 +70,12 @@ class Runtime:
         if self.primary_level is not None:
             self.primary_level.idle()
 
+    def settle(self) -> None:
+        """Write what waits and wait until every write has landed (before partitions go to
+        another member, which reads them)."""
+        if self.primary_level is not None:
+            self.primary_level.settle()
+
     def close(self) -> None:
         if self.primary_level is not None:
             self.primary_level.close()
@@ -202,7 +208,11 @@ def feature_store(settings: Settings, client: redis.Redis) -> RedisFeatureStore:
     prefix = settings.redis.key_prefix
     redis_settings = settings.redis
     return RedisFeatureStore(
-        client, f"{prefix}fs:", redis_settings.feature_ttl_days, redis_settings.terminal_hold_s
+        client,
+        f"{prefix}fs:",
+        redis_settings.feature_ttl_days,
+        redis_settings.terminal_hold_s,
+        owner_writes=redis_settings.card_writes == "owner",
     )
 
 
@@ -227,6 +237,7 @@ def build_runtime(settings: Settings) -> Runtime:
         breakers["primary"],
         settings.worker.primary_timeout_ms / 1000,
         writes,
+        WriteBehind(client),
     )
     cache = CacheLevel(
         client, breakers["cache"], version, settings.redis.cache_ttl_s, f"{prefix}score:", writes

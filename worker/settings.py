@@ -106,6 +106,11 @@ class RedisSettings(_Frozen):
     # How long a worker keeps terminal counts before writing them, one call per terminal
     # (no window reads them for a week: ``worker/features/deferred.py``); 0: every batch.
     terminal_hold_s: float = Field(default=1.0, ge=0, le=60)
+    # Who writes a card's windows. "owner": the input is keyed by card id, so only the member
+    # that owns the card's partition writes them, with plain BITFIELDs decided from what its
+    # batch read (``worker/features/owned.py``). "shared": any input keying; a script checks
+    # every slot in Redis (several members may write one card at once).
+    card_writes: Literal["owner", "shared"] = "owner"
     key_prefix: str = "fw:"
     # TLS (``rediss://`` only): the CA that signed the server's certificate (unset: the
     # system's CAs), and a client certificate and key where the server asks for one (mTLS).
@@ -307,9 +312,9 @@ class SecureStackSettings(_Frozen):
     Kafka over SASL_SSL and Redis over TLS, in a folder and on ports of their own."""
 
     dir: Path = Path(".stack-secure")
-    kafka_port: Port = 39092
-    controller_port: Port = 39093
-    redis_port: Port = 36379
+    kafka_port: Port = 30092
+    controller_port: Port = 30093
+    redis_port: Port = 30379
     # The CA and server certificate made at ``up``; made again a day before they expire.
     cert_valid_days: int = Field(default=30, ge=2, le=825)
 

@@ -15,6 +15,7 @@ from numpy.typing import NDArray
 
 from worker.breaker import BreakerConfig, BreakerState, CircuitBreaker
 from worker.events import EventBatch
+from worker.features.deferred import PendingTerminals
 from worker.features.stateful import STATEFUL_FEATURES as STATEFUL
 from worker.features.stateful import offline_aggregates, stateful_features
 from worker.features.store import KEYS_PER_CALL, LAYOUT, RedisFeatureStore
@@ -37,16 +38,19 @@ def _calls(client: redis.Redis, command: str) -> int:
     return int(stats.get(f"cmdstat_{command}", {}).get("calls", 0))
 
 
+@pytest.mark.parametrize("owner", [True, False], ids=["owner-cards", "shared-cards"])
 @pytest.mark.parametrize("hold_s", [0.0, 3600.0], ids=["terminals-every-batch", "held"])
 @pytest.mark.parametrize("coverage", [0.9, 1.0])
 def test_online_features_equal_training_features_under_the_same_label_feed(
-    redis_client: redis.Redis, coverage: float, hold_s: float
+    redis_client: redis.Redis, coverage: float, hold_s: float, owner: bool
 ) -> None:
     """The labels go the way production sends them — the simulator's chargebacks, each batch
     of events preceded by the labels known by its last event (``stream_with_labels``),
     applied by the labels consumer's ``apply_labels`` — and the features served equal
     training's under the same delay (the handbook's 7 days) and coverage. Held: the worker's
-    writes (``update_commands``) with terminal counts kept back until a read needs them."""
+    writes (``update_commands``) with terminal counts kept back, added to the reads that
+    could see them.
+    Owner cards: the cards' writes decided in the worker (``owned.py``), not by the script."""
     transactions = simulate(SimulationConfig(n_customers=200, n_terminals=400, n_days=50, seed=7))
     batch = EventBatch.from_columns(transactions.columns())
     feed = chargebacks(transactions, 7, ChargebackConfig(delay_days=7.0, coverage=coverage))
@@ -56,7 +60,7 @@ def test_online_features_equal_training_features_under_the_same_label_feed(
     expected = stateful_features(batch, offline_cards, offline_terms)
 
     prefix = f"test:{uuid.uuid4().hex[:8]}:"
-    store = RedisFeatureStore(redis_client, prefix=prefix, terminal_hold_s=hold_s)
+    store = RedisFeatureStore(redis_client, prefix, terminal_hold_s=hold_s, owner_writes=owner)
     applied = 0
     online = []
     held = []
@@ -292,12 +296,22 @@ def _skewed_order(batch: EventBatch, groups: int, chunk: int) -> list[NDArray[np
 
 
 def test_held_terminal_counts_give_the_answers_of_writing_every_batch_even_out_of_order(
-    redis_client: redis.Redis,
+    redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Partitions read unevenly put days out of order across batches (and 60 days recycle
-    every terminal slot): keeping terminal counts back changes no feature of any row."""
-    transactions = simulate(SimulationConfig(n_customers=300, n_terminals=200, n_days=60, seed=3))
+    """Partitions read unevenly put days out of order across batches, weeks apart by the
+    end (and 100 days recycle every terminal slot): keeping terminal counts back changes no
+    feature of any row — reads that could see them get them added in the worker."""
+    transactions = simulate(SimulationConfig(n_customers=300, n_terminals=200, n_days=100, seed=3))
     batch = EventBatch.from_columns(transactions.columns())
+    added = []
+    due_before = PendingTerminals.due_before
+
+    def counted(self: PendingTerminals, first: int, last: int, lag: int) -> bool:
+        due = due_before(self, first, last, lag)
+        added.append((due, first <= self.day_range[1] - lag))
+        return due
+
+    monkeypatch.setattr(PendingTerminals, "due_before", counted)
     features = []
     for hold_s in (0.0, 3600.0):
         store = RedisFeatureStore(
@@ -312,6 +326,7 @@ def test_held_terminal_counts_give_the_answers_of_writing_every_batch_even_out_o
         features.append(np.vstack(rows))
     assert np.array_equal(features[0], features[1])
     assert features[0][:, 6:9].max() > 0, "terminal windows have transactions"
+    assert any(due and recycles for due, recycles in added), "a held day would recycle a slot"
 
 
 def _terminal_count(store: RedisFeatureStore, day: int) -> int:
@@ -341,7 +356,7 @@ def test_held_terminal_hints_gone_stale_never_change_a_count(redis_client: redis
     reader = held()
     reader.aggregates(batch)  # this day is in its slot: the hint says add
     round_trip(redis_client, reader.update_commands(batch))
-    later = day + 40  # the same slot of a terminal's 40-slot ring
+    later = day + 64  # the same slot of a terminal's 64-slot ring
     RedisFeatureStore(redis_client, prefix).update(_day_batch(later))  # the slot moves on
     round_trip(redis_client, reader.flush_commands())  # too old now: the later count stays
     assert _terminal_count(reader, later) == 1
@@ -353,7 +368,7 @@ def test_held_terminal_hints_gone_stale_never_change_a_count(redis_client: redis
 
 
 def test_held_days_sharing_a_slot_are_written_in_order(redis_client: redis.Redis) -> None:
-    """One flush with a terminal's day and the day 40 later (one slot): the later wins."""
+    """One flush with a terminal's day and the day 64 later (one slot): the later wins."""
     store = RedisFeatureStore(redis_client, f"test:{uuid.uuid4().hex[:8]}:", terminal_hold_s=3600)
     day = 20_000
     from tests.factories import make_batch
@@ -361,14 +376,14 @@ def test_held_days_sharing_a_slot_are_written_in_order(redis_client: redis.Redis
     both = make_batch(
         *(
             {"event_time_ms": d * DAY_MS + 3_600_000, "card_id": card, "terminal_id": "t_1"}
-            for d, card in ((day, "c_1"), (day + 40, "c_2"))
+            for d, card in ((day, "c_1"), (day + 64, "c_2"))
         )
     )
     round_trip(redis_client, store.update_commands(both))
     commands = store.flush_commands()
     assert len(commands) == 2, "two rounds: one per day of the shared slot"
     round_trip(redis_client, commands)
-    assert _terminal_count(store, day + 40) == 1
+    assert _terminal_count(store, day + 64) == 1
     assert _terminal_count(store, day) == 0
 
 
@@ -432,3 +447,48 @@ def test_reads_sent_ahead_are_both_in_flight_and_give_training_features(
         previous = new
     level.close()
     assert np.array_equal(served, expected)
+
+
+def _rings_by_key(client: redis.Redis, prefix: str) -> dict[str, tuple[bytes, bool]]:
+    """Every card ring under ``prefix``: its bytes and whether it has an expiry."""
+    keys = sorted(client.scan_iter(match=f"{prefix}c{LAYOUT}:*", count=1000))
+    blobs = client.mget(keys) if keys else []
+    ttls = [client.ttl(key) for key in keys]
+    return {
+        key.decode()[len(prefix) :]: (blob, ttl > 0)
+        for key, blob, ttl in zip(keys, blobs, ttls, strict=True)
+    }
+
+
+def test_the_owners_card_writes_leave_redis_byte_for_byte_as_the_script_does(
+    redis_client: redis.Redis,
+) -> None:
+    """The same stream through both card writers, batch by batch as the worker writes
+    (read, then ``update_commands``): every card ring ends with the same bytes and expiry.
+    The stream comes out of order (neighbouring batches swapped, one batch weeks late) and
+    runs past a ring's length, so days start, add, recycle a slot and arrive too old."""
+    transactions = simulate(SimulationConfig(n_customers=120, n_terminals=100, n_days=80, seed=3))
+    batch = EventBatch.from_columns(transactions.columns())
+    starts = list(range(0, len(batch), 97))
+    rng = np.random.default_rng(5)
+    for i in range(0, len(starts) - 1, 2):  # neighbouring batches swapped now and then
+        if rng.random() < 0.3:
+            starts[i], starts[i + 1] = starts[i + 1], starts[i]
+    starts.insert(100, starts.pop(10))  # a batch of the first days arrives weeks late
+    owner_prefix, shared_prefix = (f"test:{uuid.uuid4().hex[:8]}:" for _ in range(2))
+    stores = [
+        RedisFeatureStore(redis_client, owner_prefix, ttl_days=45, owner_writes=True),
+        RedisFeatureStore(redis_client, shared_prefix, ttl_days=45, owner_writes=False),
+    ]
+    for start in starts:
+        part = batch.take(np.arange(start, min(start + 97, len(batch))))
+        for store in stores:
+            store.aggregates(part)
+            round_trip(redis_client, store.update_commands(part))
+    owner, shared = (
+        _rings_by_key(redis_client, owner_prefix),
+        _rings_by_key(redis_client, shared_prefix),
+    )
+    assert len(owner) > 50
+    assert owner == shared
+    assert all(has_expiry for _blob, has_expiry in owner.values())

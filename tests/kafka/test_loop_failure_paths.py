@@ -16,6 +16,7 @@ from worker.codec import (
     load_schema,
 )
 from worker.kafka.errors import DeliveryError, FatalKafkaError
+from worker.runtime import Runtime
 
 
 def _decoder(schema: str) -> EventDecoder:
@@ -123,6 +124,27 @@ def test_a_revoke_with_outputs_in_flight_commits_them_first(
     consumer.actions.extend([lambda c: None, revoke])
     worker.run()
     assert committed_at_revoke[("in", 0)] == 2, "flushed, stored and committed before it went"
+
+
+def test_the_ladders_writes_land_before_partitions_are_given_up(
+    make_worker: WorkerFactory,
+    consumer: StubConsumer,
+    producer: StubProducer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The next owner of a partition reads the card rings this member wrote (owner card
+    writes): the runtime settles its writes at a revoke, before the commit, and on the
+    way out before the consumer leaves the group."""
+    settled_at: list[dict[tuple[str, int], int]] = []
+    monkeypatch.setattr(Runtime, "settle", lambda self: settled_at.append(dict(consumer.committed)))
+    consumer.initial = (0, 1)
+    consumer.add(0, event(0), event(1))
+    worker = make_worker()
+    consumer.actions.extend([lambda c: None, lambda c: c.revoke(0)])
+    worker.run()
+    assert settled_at[0] == {}, "settled before the revoke's commit"
+    assert len(settled_at) == 2, "and again on the way out"
+    assert consumer.committed[("in", 0)] == 2
 
 
 def test_a_message_of_a_partition_revoked_between_poll_and_consume_is_dropped(

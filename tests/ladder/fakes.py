@@ -80,12 +80,21 @@ class FakeStore:
         zeros = np.zeros((len(batch), 3, 2), dtype=np.int64)
         return zeros, zeros.copy()
 
-    def update_commands(self, batch: EventBatch) -> list[list[str]]:
+    def update_commands(self, batch: EventBatch, flush: bool = True) -> list[list[str]]:
         self.updates += 1
         return [["UPDATE", str(len(batch))]]
 
     def flush_commands(self) -> list[list[str]]:
         return []
+
+    def due_flush_commands(self) -> list[list[str]]:
+        return []
+
+    def flush_could_be_seen(self, batch: EventBatch) -> bool:
+        return False
+
+    def flush_landed(self) -> None:
+        return None
 
 
 class SentWrites:

@@ -1,11 +1,15 @@
-"""A stack of the monitoring tests' own, in ``.stack-prom/`` (Kafka 49092/49093, Redis 46379,
-the demo's triage app on 48400 over SQLite in that folder): the demo stops its Redis, so it
+"""A stack of the monitoring tests' own, in ``.stack-prom/`` (Kafka 31092/31093, Redis 31379,
+the demo's triage app on 31400 over SQLite in that folder): the demo stops its Redis, so it
 must never be the shared local stack's. Its Kafka jars are hard-linked from the local stack
 when it has them (as the chaos suite's stack does).
 
 The demo's processes read their settings from the environment, so the fixture sets it for
 its module, with every other ``FRAUD_*`` variable of the caller's shell taken out: nothing
 of the caller's can point an outage at someone else's Redis.
+
+The demo under Prometheus (``test_demo_prometheus.py``, about 90 s) runs with
+FRAUD_DEMO_PROM_TEST=1: ``make monitoring-test`` sets it; ``make demo`` makes the same check
+on the full demo. ``make test`` runs the rules, queries and timeline tests here without it.
 """
 
 from __future__ import annotations
@@ -20,16 +24,19 @@ from worker.chaos.stack import link_jars
 from worker.settings import Settings, load_settings
 from worker.stack import Stack
 
+_DEMO_TEST = "test_demo_prometheus.py"
+collect_ignore = [] if os.environ.get("FRAUD_DEMO_PROM_TEST") == "1" else [_DEMO_TEST]
+
 ROOT = Path(__file__).resolve().parents[2]
 STACK_DIR = ROOT / ".stack-prom"
 PROM_STACK_ENV = {
     "FRAUD_STACK__DIR": str(STACK_DIR),
-    "FRAUD_STACK__KAFKA_PORT": "49092",
-    "FRAUD_STACK__CONTROLLER_PORT": "49093",
-    "FRAUD_STACK__REDIS_PORT": "46379",
-    "FRAUD_STACK__POSTGRES_PORT": "45432",
+    "FRAUD_STACK__KAFKA_PORT": "31092",
+    "FRAUD_STACK__CONTROLLER_PORT": "31093",
+    "FRAUD_STACK__REDIS_PORT": "31379",
+    "FRAUD_STACK__POSTGRES_PORT": "31432",
     "FRAUD_STACK__READY_TIMEOUT_S": "120",
-    "FRAUD_TRIAGE__PORT": "48400",
+    "FRAUD_TRIAGE__PORT": "31400",
     "FRAUD_TRIAGE__DATA_DIR": str(STACK_DIR / "triage-data"),
 }
 

@@ -3,16 +3,14 @@ outside the source tree, is a working worker: the schemas, the default rules and
 app's files come from inside the package; the models come from FRAUD_WORKER__MODELS_DIR, and
 without it ``run`` stops with one line naming that setting.
 
-Built once per module (about a minute, most of it pip installing onnxruntime and friends)."""
+Built once per session, in the background from the start of the session (``build.py``)."""
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
-import sys
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,6 +28,7 @@ from tests.integration.harness import (
     wait_for,
     worker_settings,
 )
+from tests.packaging.build import BACKGROUND, checked
 from worker.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -77,33 +76,13 @@ def outside_env(**extra: str) -> dict[str, str]:
     }
 
 
-def checked(args: list[str], cwd: Path | None = None) -> str:
-    done = subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=280)
-    assert done.returncode == 0, f"{args}: {done.stderr[-3000:]}"
-    return done.stdout
-
-
-def build_wheel(build: Path) -> Path:
-    """``pip wheel`` of a copy of what the build reads, so that nothing is written into the
-    checkout and no stale ``build/lib`` of an earlier build slips into the wheel."""
-    source = build / "source"
-    shutil.copytree(PACKAGE, source / "worker", ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("pyproject.toml", "README.md"):
-        shutil.copy(REPO / name, source / name)
-    dist = build / "dist"
-    checked([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dist), str(source)])
-    (wheel,) = dist.glob("fraud_worker-*.whl")
-    return wheel
-
-
 @pytest.fixture(scope="module")
-def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
-    build = tmp_path_factory.mktemp("wheel")
-    wheel = build_wheel(build)
+def installed() -> Installed:
+    """The wheel and its venv, built in the background since the session began."""
+    build = BACKGROUND.wait()
+    (wheel,) = (build / "dist").glob("fraud_worker-*.whl")
     venv = build / "venv"
-    checked([sys.executable, "-m", "venv", str(venv)])
     python = str(venv / "bin" / "python")
-    checked([python, "-m", "pip", "install", "-q", str(wheel)], cwd=build)
     where = checked([python, "-c", "import worker; print(worker.__file__)"], cwd=build)
     package = Path(where.strip()).parent
     assert venv in package.parents and REPO not in package.parents

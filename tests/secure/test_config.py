@@ -50,7 +50,7 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
 
 def profile_at(pki: Pki) -> SecureProfile:
     passwords = Credentials("adm-pw", "app-pw", "red-pw")
-    return SecureProfile(pki.root.parent, 39092, 36379, "fw:", passwords)
+    return SecureProfile(pki.root.parent, 30092, 30379, "fw:", passwords)
 
 
 def properties(text: str) -> dict[str, str]:
@@ -61,9 +61,9 @@ def test_the_broker_takes_clients_and_brokers_on_sasl_ssl_and_the_controller_on_
     tmp_path: Path, pki: Pki
 ) -> None:
     security = profile_at(pki).kafka_security()
-    props = properties(secure_server_properties(tmp_path / "data", 39092, 39093, security))
-    assert props["listeners"] == "SASL_SSL://127.0.0.1:39092,CONTROLLER://127.0.0.1:39093"
-    assert props["advertised.listeners"] == "SASL_SSL://127.0.0.1:39092"
+    props = properties(secure_server_properties(tmp_path / "data", 30092, 30093, security))
+    assert props["listeners"] == "SASL_SSL://127.0.0.1:30092,CONTROLLER://127.0.0.1:30093"
+    assert props["advertised.listeners"] == "SASL_SSL://127.0.0.1:30092"
     assert props["listener.security.protocol.map"] == "SASL_SSL:SASL_SSL,CONTROLLER:SSL"
     assert props["inter.broker.listener.name"] == "SASL_SSL"
     assert props["sasl.enabled.mechanisms"] == "SCRAM-SHA-512"
@@ -76,7 +76,7 @@ def test_the_broker_takes_clients_and_brokers_on_sasl_ssl_and_the_controller_on_
     assert props["listener.name.controller.ssl.client.auth"] == "required"
     assert "PLAINTEXT" not in "".join(props.values())
     # Everything else as in the default stack's broker.
-    plain = properties(server_properties(tmp_path / "data", 39092, 39093))
+    plain = properties(server_properties(tmp_path / "data", 30092, 30093))
     listeners = {"listeners", "advertised.listeners", "listener.security.protocol.map"}
     kept = set(plain) - listeners - {"inter.broker.listener.name"}
     assert {key: props[key] for key in kept} == {key: plain[key] for key in kept}
@@ -97,8 +97,8 @@ def test_the_scram_users_are_written_salted_not_in_the_clear() -> None:
 
 def test_redis_listens_on_tls_only_with_the_default_user_off(tmp_path: Path, pki: Pki) -> None:
     tls = profile_at(pki).redis_tls()
-    config = tls.config(36379).splitlines()
-    assert "port 0" in config and "tls-port 36379" in config
+    config = tls.config(30379).splitlines()
+    assert "port 0" in config and "tls-port 30379" in config
     assert f"tls-cert-file {pki.server_cert}" in config
     assert f"tls-key-file {pki.server_key}" in config
     assert f"tls-ca-cert-file {pki.ca_cert}" in config
@@ -115,11 +115,11 @@ def test_redis_listens_on_tls_only_with_the_default_user_off(tmp_path: Path, pki
 def test_redis_starts_from_its_config_file_with_tls_and_from_flags_without(
     tmp_path: Path, pki: Pki
 ) -> None:
-    tls = RedisNode(tmp_path / "r", 36379, profile_at(pki).redis_tls())
+    tls = RedisNode(tmp_path / "r", 30379, profile_at(pki).redis_tls())
     command = tls.command("redis-server")
     assert command[:2] == ["redis-server", str(tls.config_path)]
     assert "--port" not in command and command[command.index("--bind") + 1] == "127.0.0.1"
-    assert tls.url == "rediss://127.0.0.1:36379/0"
+    assert tls.url == "rediss://127.0.0.1:30379/0"
     plain = RedisNode(tmp_path / "p", 16379)
     assert plain.command("redis-server")[:3] == ["redis-server", "--port", "16379"]
     assert plain.url == "redis://127.0.0.1:16379/0"
@@ -170,7 +170,7 @@ def test_the_client_settings_load_and_mask_every_password(
     for name, value in profile.client_env().items():
         monkeypatch.setenv(name, value)
     loaded = load_settings()
-    assert loaded.kafka_bootstrap == "127.0.0.1:39092"
+    assert loaded.kafka_bootstrap == "127.0.0.1:30092"
     assert loaded.kafka.client_config == {
         "security.protocol": "SASL_SSL",
         "sasl.mechanism": "SCRAM-SHA-512",
@@ -178,7 +178,7 @@ def test_the_client_settings_load_and_mask_every_password(
         "sasl.password": "app-pw",
         "ssl.ca.location": str(pki.ca_cert),
     }
-    assert loaded.redis_url == "rediss://fraud:red-pw@127.0.0.1:36379/0"
+    assert loaded.redis_url == "rediss://fraud:red-pw@127.0.0.1:30379/0"
     assert tls_options(loaded.redis) == {"ssl_ca_certs": str(pki.ca_cert)}
     assert client_settings(profile, Settings()).model_dump() == loaded.model_dump()
     shown = json.dumps(profile.masked_env())
@@ -199,7 +199,7 @@ def test_the_profile_has_its_own_folder_and_ports_and_ignores_external_servers(
     )
     own = secure_stack_settings(base)
     assert own.stack.dir == tmp_path / "secure" and own.stack.kafka_port == 41000
-    assert (own.stack.controller_port, own.stack.redis_port) == (39093, 36379)
+    assert (own.stack.controller_port, own.stack.redis_port) == (30093, 30379)
     assert own.kafka.bootstrap_servers is None and own.redis.url is None
     profile = prepare_profile(own)
     assert profile.root.stat().st_mode & 0o777 == 0o700
@@ -234,12 +234,12 @@ def kafka_error(code: int, text: str) -> KafkaError:
 def test_librdkafka_refusals_name_the_client_config_key() -> None:
     auth = kafka_error(
         KafkaError._AUTHENTICATION,
-        "sasl_ssl://127.0.0.1:39092/bootstrap: SASL authentication error: Authentication "
+        "sasl_ssl://127.0.0.1:30092/bootstrap: SASL authentication error: Authentication "
         "failed (after 363ms in state AUTH_REQ)",
     )
     untrusted = kafka_error(
         KafkaError._SSL,
-        "sasl_ssl://127.0.0.1:39092/bootstrap: SSL handshake failed: error:0A000086:SSL "
+        "sasl_ssl://127.0.0.1:30092/bootstrap: SSL handshake failed: error:0A000086:SSL "
         "routines::certificate verify failed: broker certificate could not be verified "
         "(after 10ms in state SSL_HANDSHAKE)",
     )
@@ -260,7 +260,7 @@ def test_redis_refusals_name_the_url_or_the_ca_setting() -> None:
         try:
             raise ssl.SSLCertVerificationError(1, "certificate verify failed")
         except ssl.SSLError as cause:
-            raise redis.ConnectionError("Error 1 connecting to 127.0.0.1:36379.") from cause
+            raise redis.ConnectionError("Error 1 connecting to 127.0.0.1:30379.") from cause
     except redis.ConnectionError as exc:
         untrusted = exc
     assert redis_refusal(untrusted) == REDIS_CA_HINT

@@ -36,8 +36,8 @@ def test_up_reuses_the_servers_and_prints_the_client_settings_masked(
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines[:2] == before.stdout.splitlines(), "the running servers are reused"
-    assert lines[0].startswith("kafka    running  127.0.0.1:39092 (pid ")
-    assert lines[1].startswith("redis    running  rediss://127.0.0.1:36379/0 (pid ")
+    assert lines[0].startswith("kafka    running  127.0.0.1:30092 (pid ")
+    assert lines[1].startswith("redis    running  rediss://127.0.0.1:30379/0 (pid ")
     for name, value in profile.masked_env().items():
         assert f"  {name}={value}" in lines
     credentials = profile.credentials

@@ -71,11 +71,20 @@ class TableStore:
         )
         return self.pool.cards[rows], self.pool.terminals[rows]
 
-    def update_commands(self, batch: EventBatch) -> list[list[str]]:
+    def update_commands(self, batch: EventBatch, flush: bool = True) -> list[list[str]]:
         return []
 
     def flush_commands(self) -> list[list[str]]:
         return []
+
+    def due_flush_commands(self) -> list[list[str]]:
+        return []
+
+    def flush_could_be_seen(self, batch: EventBatch) -> bool:
+        return False
+
+    def flush_landed(self) -> None:
+        return None
 
 
 class NothingSent:

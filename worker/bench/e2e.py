@@ -245,6 +245,7 @@ class Bench:
     perf_jars: Path | None = None
     record_size: int = 200
     perf_topic: str | None = None  # ConsumerPerformance's input when it reads more than ours
+    profile: bool = False  # our Python designs under cProfile: <run dir>/<label>.prof
 
     @functools.cached_property
     def admin(self) -> AdminClient:
@@ -329,6 +330,8 @@ class Bench:
             raise StackError(f"{design} needs the bench venv; run it through run_bench")
         command = [python, "-m", "worker.bench.runners", design]
         command += ["--events", str(events), "--stats", str(stats)]
+        if self.profile and design not in QUIX:
+            command += ["--profile", str(self.run_dir / f"{label}.prof")]
         sent: dict[str, int] = {}
         before = self.servers.snapshot()
         with (self.run_dir / f"{label}.log").open("wb") as log:
@@ -476,16 +479,19 @@ def run_bench(
     rounds: int = 3,
     latency_repeats: int = 3,
     perf_events: int = 2_000_000,
+    profile: bool = False,
 ) -> dict[str, Any]:
     """Every design over the same prefilled ``events`` (the per-message ones over the first
     ``per_message_events``; Kafka's perf tools over ``perf_events``: a JVM needs a few
-    seconds to warm up, which 200,000 records do not outlast)."""
+    seconds to warm up, which 200,000 records do not outlast). ``profile``: our designs run
+    under cProfile (slower: for where the time goes, not for the figures)."""
     tools = prepare_tools(settings, designs)
     run_id = uuid.uuid4().hex[:8]
     out.mkdir(parents=True, exist_ok=True)
     run_dir = settings.stack.dir.resolve() / "bench" / run_id
     run_dir.mkdir(parents=True, exist_ok=True)
     bench = Bench(settings, run_dir, run_id, [f"bench.{run_id}.in"], Servers.of(settings), **tools)
+    bench.profile = profile
     admin = bench.admin
     runs: list[RunFigures] = []
     latency_runs: list[RunFigures] = []
@@ -516,6 +522,8 @@ def run_bench(
         bench.delete_redis_keys()
     report = _report(runs, latency_runs, events, rounds)
     report["machine"].update(_stack_versions(settings))
+    if profile:
+        report["profiles"] = sorted(str(path) for path in run_dir.glob("*.prof"))
     _write(report, out)
     return report
 

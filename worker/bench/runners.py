@@ -256,8 +256,17 @@ def main() -> None:
     parser.add_argument("design", choices=sorted(RUNNERS))
     parser.add_argument("--events", type=int, required=True)
     parser.add_argument("--stats", type=Path, required=True)
+    parser.add_argument("--profile", type=Path, help="write a cProfile of the run here")
     args = parser.parse_args()
-    RUNNERS[args.design](load_settings(), args.events, args.stats)
+    settings = load_settings()
+    if args.profile is None:
+        RUNNERS[args.design](settings, args.events, args.stats)
+        return
+    import cProfile
+
+    with cProfile.Profile() as profiler:
+        RUNNERS[args.design](settings, args.events, args.stats)
+    profiler.dump_stats(args.profile)
 
 
 if __name__ == "__main__":

@@ -6,11 +6,13 @@ after a delay), so no event reads a terminal's transactions of day ``d`` before 
 terminal once, all its days in one script call, instead of once per batch: a terminal
 seen by five batches is one call, not five.
 
-The answers stay those of writing every batch at once. Before a read that could see the
-difference, the pending counts go first, in the same round-trip (``due_before``):
+The answers stay those of writing every batch at once. A read that could see the difference
+(``due_before``) gets the pending counts added in the worker, exactly as the script would add
+them to what it read (``apply_pending``) — nothing waits for a write:
 - a pending day is inside the batch's windows (the batch reaches ``READ_AFTER_DAYS`` past it);
 - or a pending day would recycle a slot whose old day the batch's windows still read (the
-  batch reaches back within ``RECYCLE_LAG_DAYS`` of it: only an out-of-order stream does).
+  batch reaches back within ``RECYCLE_LAG_DAYS`` of it: an out-of-order stream, such as
+  partitions read unevenly while a member catches up on a backlog).
 Other workers read what has been written; they see this one's counts within a second, a
 week before any window reaches them. Counts that wait are lost with the process if it dies
 (the same as writes sent but not yet run): a graceful stop, a rebalance's close and an idle
@@ -107,7 +109,7 @@ return #KEYS
 class Coalesced:
     """Pending counts as the script takes them: per terminal, its days ascending, each with
     its summed increment and hint. ``rounds`` are sent one after another: a terminal with two
-    days in one slot of its ring (40 days apart) has the later one in a later round."""
+    days in one slot of its ring (64 days apart) has the later one in a later round."""
 
     rounds: list[tuple[list[str], NDArray[np.int64], NDArray[np.int64]]]
 
@@ -153,12 +155,31 @@ class PendingTerminals:
             self._rows >= MAX_PENDING_ROWS or self.clock() - self._since >= hold_s
         )
 
+    @property
+    def day_range(self) -> tuple[int, int]:
+        """The first and the last day pending (meaningless when nothing is)."""
+        return self._first_day, self._last_day
+
     def due_before(self, first_day: int, last_day: int, recycle_lag_days: int) -> bool:
-        """A read of events on days ``[first_day, last_day]`` would see the difference."""
-        return bool(self._rows) and (
-            last_day >= self._first_day + READ_AFTER_DAYS
-            or first_day <= self._last_day - recycle_lag_days
-        )
+        """A read of events on days ``[first_day, last_day]`` could see the difference: it
+        must have the pending counts applied (``apply_pending``)."""
+        return bool(self._rows) and could_see(self.day_range, first_day, last_day, recycle_lag_days)
+
+    def pairs(self) -> tuple[list[object], NDArray[np.int64], NDArray[np.int64]]:
+        """What waits, summed per (terminal, day), a terminal's days ascending: (terminal
+        ids, days, packed sums); nothing is drained."""
+        if not self._rows:
+            return [], np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        ids, columns = np.concatenate(self._ids), np.concatenate(self._columns)
+        days = columns[:, 0]
+        codes, distinct = factorize(ids)
+        offset = days - days.min()
+        span = int(offset.max()) + 1
+        pairs, inverse = np.unique(codes * span + offset, return_inverse=True)
+        sums = np.zeros(len(pairs), dtype=np.int64)
+        np.add.at(sums, inverse.reshape(-1), columns[:, 1])
+        owners = [distinct[c] for c in (pairs // span).tolist()]
+        return owners, pairs % span + days.min(), sums
 
     def drain(self) -> Coalesced:
         """Everything pending, summed per (terminal, day); empties the buffer."""
@@ -192,6 +213,13 @@ class PendingTerminals:
         return Coalesced(rounds)
 
 
+def could_see(held: tuple[int, int], first_day: int, last_day: int, recycle_lag_days: int) -> bool:
+    """A read of events on days ``[first_day, last_day]`` sees whether counts of the days
+    ``held`` (first, last) are written: a window reaches one of them, or one recycles a
+    slot whose old day a window reads."""
+    return last_day >= held[0] + READ_AFTER_DAYS or first_day <= held[1] - recycle_lag_days
+
+
 def flush_commands(
     coalesced: Coalesced, key_head: str, slots: int, ttl_s: int, renew_every_days: int,
     keys_per_call: int,
@@ -218,3 +246,36 @@ def flush_commands(
                 ]
             )
     return commands
+
+
+def apply_pending(
+    pending: tuple[list[object], NDArray[np.int64], NDArray[np.int64]],
+    read_ids: list[object],
+    held: NDArray[np.int64],
+    packed: NDArray[np.int64],
+    slots: int,
+) -> None:
+    """Add pending counts to rings as read (``held`` days and ``packed`` counts, a row per
+    read (terminal, day) pair, ``read_ids`` its terminal), in place, as the script would
+    when they are written: add to a slot holding the day, start a slot holding an older
+    day, leave a slot holding a later one — a terminal's days in order. Only the pending
+    terminals the read has cost anything (a dict lookup per pending pair)."""
+    ids, days, sums = pending
+    if not ids or not read_ids:
+        return
+    rows_of: dict[object, list[int]] = {}
+    for row, terminal in enumerate(read_ids):
+        rows_of.setdefault(terminal, []).append(row)
+    found = np.fromiter((t in rows_of for t in ids), dtype=np.bool_, count=len(ids))
+    chosen = np.flatnonzero(found)
+    owners = [ids[i] for i in chosen.tolist()]
+    for terminal, day, total in zip(
+        owners, days[chosen].tolist(), sums[chosen].tolist(), strict=True
+    ):
+        slot = day % slots
+        for row in rows_of[terminal]:
+            was = held[row, slot]
+            if was == day:
+                packed[row, slot] += total
+            elif was < day:
+                held[row, slot], packed[row, slot] = day, total

@@ -1,7 +1,7 @@
 """The online feature store in Redis: per-card and per-terminal day buckets.
 
 Layout: one Redis string per entity (``<prefix>c3:<card_id>``, ``<prefix>t3:<terminal_id>``)
-holding a ring of day buckets (32 for a card, 40 for a terminal), each a big-endian int32,
+holding a ring of day buckets (32 for a card, 64 for a terminal), each a big-endian int32,
 the epoch day it holds, and an int64, two counts packed in one integer — (transactions,
 cents) for a card, (transactions, frauds) for a terminal — then the day its expiry was last
 pushed out. Reading a batch is one ``MGET`` of fixed-size blobs that numpy turns into window
@@ -27,7 +27,8 @@ from numpy.typing import NDArray
 from redis.typing import EncodableT
 
 from worker.events import EventBatch
-from worker.features.deferred import PendingTerminals, flush_commands
+from worker.features.deferred import PendingTerminals, apply_pending, could_see, flush_commands
+from worker.features.owned import owner_commands, owner_writes
 from worker.features.stateful import card_values, terminal_values
 from worker.features.windows import (
     CARD_WINDOWS,
@@ -42,7 +43,7 @@ from worker.redis_io import InFlight, round_trip
 # After the ring, one more slot whose day says when the key's expiry was last pushed out.
 SLOT = np.dtype([("day", ">i4"), ("packed", ">i8")])
 # Part of every key: a store written with another layout is never misread, only ignored.
-LAYOUT = "3"
+LAYOUT = "4"
 # Keys per script call of an update (see ``_commands``).
 KEYS_PER_CALL = 256
 # The widest window reaches this many days back: a ring must outlive it.
@@ -174,8 +175,11 @@ class _Entity:
 
 
 _CARD = _Entity("c", 33, CARD_WINDOWS, 32)  # windows back to day - 29
-_TERMINAL = _Entity("t", 26, TERMINAL_WINDOWS, 40)  # windows back to day - 37
-# A terminal's write of day d recycles the slot of day d - 40, which windows of events up to
+# Windows back to day - 37; 64 slots, not 38: a held day recycles a slot that the windows of
+# a day up to 27 days earlier still read only in a stream out of order by more than that
+# (partitions read unevenly while a member catches up), so reads need not wait for them.
+_TERMINAL = _Entity("t", 26, TERMINAL_WINDOWS, 64)
+# A terminal's write of day d recycles the slot of day d - 64, which windows of events up to
 # this many days before d still read (``deferred.py``).
 _TERMINAL_RECYCLE_LAG = _TERMINAL.slots + min(w.lo for w in TERMINAL_WINDOWS)
 
@@ -212,22 +216,27 @@ def _pairs(
 
 def _rings(
     blobs: list[bytes | str | None], entity: _Entity
-) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-    """MGET's answer as (days held, packed counts), each (keys, slots); missing keys empty."""
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]]:
+    """MGET's answer as (days held, packed counts), each (keys, slots), and per key the day
+    its expiry was last pushed out; missing keys empty."""
     size = entity.blob_bytes
     empty = bytes(size)
     joined = b"".join(
         blob[:size].ljust(size, b"\0") if isinstance(blob, bytes) else empty for blob in blobs
     )
-    ring = np.frombuffer(joined, dtype=SLOT).reshape(-1, entity.slots + 1)[:, : entity.slots]
-    return ring["day"].astype(np.int64), ring["packed"].astype(np.int64)
+    slots = np.frombuffer(joined, dtype=SLOT).reshape(-1, entity.slots + 1)
+    ring = slots[:, : entity.slots]
+    renewed = slots[:, entity.slots]["day"].astype(np.int64)
+    return ring["day"].astype(np.int64), ring["packed"].astype(np.int64), renewed
 
 
 def _window_totals(
-    rings: tuple[NDArray[np.int64], NDArray[np.int64]], day: NDArray[np.int64], entity: _Entity
+    rings: tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]],
+    day: NDArray[np.int64],
+    entity: _Entity,
 ) -> NDArray[np.int64]:
     """Per (entity, day) pair: the unpacked sums of its buckets inside each window."""
-    held, packed = rings
+    held, packed, _renewed = rings
     offset = held - day[:, None]
     sums = [
         np.where((offset >= w.lo) & (offset <= w.hi), packed, 0).sum(axis=1) for w in entity.windows
@@ -235,11 +244,11 @@ def _window_totals(
     return entity.unpack(np.stack(sums, axis=1))
 
 
-def _holds_day(
+def _slot_days(
     held: NDArray[np.int64], day: NDArray[np.int64], entity: _Entity
-) -> NDArray[np.bool_]:
-    """Per (entity, day) pair: its slot for that day held that very day."""
-    return np.asarray(held[np.arange(len(day)), day % entity.slots] == day)
+) -> NDArray[np.int64]:
+    """Per (entity, day) pair: the day its slot for that day held."""
+    return np.asarray(held[np.arange(len(day)), day % entity.slots])
 
 
 def _own_sums(
@@ -278,6 +287,10 @@ class ReadAhead:
     # Per row: its card's and its terminal's code (the batch's own sums reuse them).
     card_codes: NDArray[np.int64]
     terminal_codes: NDArray[np.int64]
+    # Terminal counts held in the worker that the read could see (``due_before``): per read
+    # terminal pair its terminal id, and the pending (ids, days, sums); else empty and None.
+    term_ids: list[object]
+    pending: tuple[list[object], NDArray[np.int64], NDArray[np.int64]] | None
 
     def discard(self) -> None:
         self.reply.discard()
@@ -291,13 +304,18 @@ class _Read:
     keys: list[str]
     days: NDArray[np.int64]
     rows: NDArray[np.intp]  # per event: its card pair
-    holds_day: NDArray[np.bool_]
+    held: NDArray[np.int64]  # per pair: the day its slot held
+    renewed: NDArray[np.int64]  # per pair: the day its card's expiry was last pushed out
     terminal_holds_day: NDArray[np.bool_]  # per event: its terminal's slot held its day
 
     def covers(self, batch: EventBatch) -> bool:
         """The batch is the one read (same events, same order)."""
         ids = batch.transaction_id
         return len(ids) == len(self.rows) and bool(np.array_equal(ids, self.transaction_ids))
+
+    @property
+    def holds_day(self) -> NDArray[np.bool_]:
+        return np.asarray(self.held == self.days)
 
     def increments(self, card_values: NDArray[np.int64]) -> NDArray[np.int64]:
         """(day, packed increment, ring slots) per pair."""
@@ -309,9 +327,12 @@ class _Read:
 class RedisFeatureStore:
     """Reads and updates the stateful features' aggregates, one round-trip per batch each.
 
-    Card counts are written with each batch's writes. Terminal counts wait in the worker
-    for up to ``terminal_hold_s`` (``deferred.py``: no window reads them for a week), then go
-    together, one script call per terminal; 0 sends them with every batch's writes.
+    Card counts are written with each batch's writes: by their owner, decided from the
+    batch's read (``owned.py``: events are keyed by card), or with ``owner_writes`` off by
+    a script that checks every slot in Redis (any number of writers per card). Terminal
+    counts wait in the worker for up to ``terminal_hold_s`` (``deferred.py``: no window
+    reads them for a week), then go together, one script call per terminal; 0 sends them
+    with every batch's writes.
     """
 
     def __init__(
@@ -320,6 +341,7 @@ class RedisFeatureStore:
         prefix: str = "fs:",
         ttl_days: int = 45,
         terminal_hold_s: float = 0.0,
+        owner_writes: bool = False,
     ) -> None:
         if ttl_days <= HISTORY_DAYS:
             raise ValueError(f"feature keys must live longer than {HISTORY_DAYS} days")
@@ -329,7 +351,10 @@ class RedisFeatureStore:
         # An active key's expiry is pushed out once in this many days (not on every write).
         self.renew_every_days = ttl_days - HISTORY_DAYS
         self.terminal_hold_s = terminal_hold_s
+        self.owner_writes = owner_writes
         self.pending = PendingTerminals(_TERMINAL.slots)
+        # The days of terminal counts sent (``flush_commands``) but not known to have landed.
+        self._flushing: tuple[int, int] | None = None
         # What the last read saw, so that the update of the same rows reuses its keys and
         # knows, per key, whether to add to the day's slot or start it.
         self._last_read: _Read | None = None
@@ -339,19 +364,29 @@ class RedisFeatureStore:
         return [head + i for i in ids.tolist()]
 
     def read_ahead(self, batch: EventBatch) -> ReadAhead:
-        """Send the read of ``batch``'s rings (one MGET; pending terminal counts the read
-        could see go first) without waiting: ``aggregates`` takes the reply."""
+        """Send the read of ``batch``'s rings (one MGET) without waiting: ``aggregates``
+        takes the reply, with the pending terminal counts the read could see added to it."""
         day = batch.epoch_day
         cards, terminals = entity_codes(batch.card_id), entity_codes(batch.terminal_id)
         card_ids, card_days, card_rows = _pairs(batch.card_id, day, cards)
         term_ids, term_days, term_rows = _pairs(batch.terminal_id, day, terminals)
         card_keys, term_keys = self._keys(_CARD, card_ids), self._keys(_TERMINAL, term_ids)
-        first = []
+        pending = None
         if self.pending.due_before(int(day.min()), int(day.max()), _TERMINAL_RECYCLE_LAG):
-            first = self.flush_commands()
-        reply = InFlight(self.client, [*first, ["MGET", *card_keys, *term_keys]])
+            pending = self.pending.pairs()  # what the read lacks; added to it (deferred.py)
+        reply = InFlight(self.client, [["MGET", *card_keys, *term_keys]])
         return ReadAhead(
-            batch, card_keys, card_days, card_rows, term_days, term_rows, reply, cards, terminals
+            batch,
+            card_keys,
+            card_days,
+            card_rows,
+            term_days,
+            term_rows,
+            reply,
+            cards,
+            terminals,
+            term_ids.tolist() if pending is not None else [],
+            pending,
         )
 
     def aggregates(
@@ -379,16 +414,23 @@ class RedisFeatureStore:
         cards = len(ahead.card_keys)
         card_rings = _rings(blobs[:cards], _CARD)
         term_rings = _rings(blobs[cards:], _TERMINAL)
+        if ahead.pending is not None:
+            # The rings are the worker's own copies (``_rings``): changed in place.
+            apply_pending(
+                ahead.pending, ahead.term_ids, term_rings[0], term_rings[1], _TERMINAL.slots
+            )
         card_rows, term_rows = ahead.card_rows[rows], ahead.term_rows[rows]
         used, rows_of_used = np.unique(card_rows, return_inverse=True)
-        holds_card = _holds_day(card_rings[0], ahead.card_days, _CARD)
+        card_held = _slot_days(card_rings[0], ahead.card_days, _CARD)
+        term_held = _slot_days(term_rings[0], ahead.term_days, _TERMINAL)
         self._last_read = _Read(
             batch.transaction_id,
             [ahead.card_keys[i] for i in used.tolist()],
             ahead.card_days[used],
             rows_of_used.reshape(-1),
-            holds_card[used],
-            _holds_day(term_rings[0], ahead.term_days, _TERMINAL)[term_rows],
+            card_held[used],
+            card_rings[2][used],
+            (term_held == ahead.term_days)[term_rows],
         )
         stored_cards = _window_totals(card_rings, ahead.card_days, _CARD)[card_rows]
         stored_terms = _window_totals(term_rings, ahead.term_days, _TERMINAL)[term_rows]
@@ -413,13 +455,15 @@ class RedisFeatureStore:
         commands += self.flush_commands()
         if commands:
             round_trip(self.client, commands)
+        self.flush_landed()
 
-    def update_commands(self, batch: EventBatch) -> list[list[EncodableT]]:
+    def update_commands(self, batch: EventBatch, flush: bool = True) -> list[list[EncodableT]]:
         """The commands ``update`` runs, for a caller that sends them and reads the replies
-        later: the cards' script calls of at most ``KEYS_PER_CALL`` keys each, then the
-        pending terminal counts if they have waited ``terminal_hold_s``. Rows the store
-        cannot count (``storable``) are left out; the read's hints then no longer apply
-        (correct, one call more where a key had the day)."""
+        later: the cards' script calls of at most ``KEYS_PER_CALL`` keys each, then (with
+        ``flush``) the pending terminal counts if they have waited ``terminal_hold_s``
+        (else ``due_flush_commands`` gives them). Rows the store cannot count
+        (``storable``) are left out; the read's hints then no longer apply (correct, one
+        call more where a key had the day)."""
         keep = storable(batch)
         if not keep.all():
             batch = batch.take(keep)
@@ -430,21 +474,41 @@ class RedisFeatureStore:
         terminal_inc = _TERMINAL.pack(terminal_values(batch, no_frauds))
         read, day = self._last_read, batch.epoch_day
         if read is not None and read.covers(batch):
-            commands = self._commands(read.keys, read.increments(card_inc), read.holds_day)
+            commands = self._card_commands(read, card_inc)
             self.pending.add(batch.terminal_id, day, terminal_inc, read.terminal_holds_day)
         else:
             card_keys, card_pairs = self._increments(_CARD, batch.card_id, day, card_inc)
             commands = self._commands(card_keys, card_pairs)
             no_hints = np.zeros(len(batch), dtype=np.bool_)
             self.pending.add(batch.terminal_id, day, terminal_inc, no_hints)
-        if self.pending.due_by_time(self.terminal_hold_s):
-            commands += self.flush_commands()
+        if flush:
+            commands += self.due_flush_commands()
         return commands
+
+    def due_flush_commands(self) -> list[list[EncodableT]]:
+        """``flush_commands`` if the pending counts have waited ``terminal_hold_s``."""
+        return self.flush_commands() if self.pending.due_by_time(self.terminal_hold_s) else []
+
+    def flush_could_be_seen(self, batch: EventBatch) -> bool:
+        """Counts sent but not known to have landed are of days ``batch``'s read could see
+        (then it must wait for them; usually it need not: no window reads them for a week)."""
+        if self._flushing is None or len(batch) == 0:
+            return False
+        day = batch.epoch_day
+        return could_see(self._flushing, int(day.min()), int(day.max()), _TERMINAL_RECYCLE_LAG)
+
+    def flush_landed(self) -> None:
+        """Every count sent has been written (its replies were read)."""
+        self._flushing = None
 
     def flush_commands(self) -> list[list[EncodableT]]:
         """Script calls that write every pending terminal count (none if none wait)."""
         if not len(self.pending):
             return []
+        first, last = self.pending.day_range
+        if self._flushing is not None:
+            first, last = min(first, self._flushing[0]), max(last, self._flushing[1])
+        self._flushing = (first, last)
         head = f"{self.prefix}{_TERMINAL.tag}{LAYOUT}:"
         return flush_commands(
             self.pending.drain(),
@@ -501,6 +565,22 @@ class RedisFeatureStore:
                 ]
             )
         return sum(int(counted) for counted in round_trip(self.client, commands))
+
+    def _card_commands(self, read: _Read, card_values: NDArray[np.int64]) -> list[list[EncodableT]]:
+        """The writes of the cards a read saw: the owner's own decisions, or the script's."""
+        triples = read.increments(card_values)
+        if not self.owner_writes:
+            return self._commands(read.keys, triples, read.holds_day)
+        per_pair = owner_writes(
+            read.keys,
+            read.days,
+            triples[:, 1],
+            read.held,
+            read.renewed,
+            _CARD.slots,
+            self.renew_every_days,
+        )
+        return owner_commands(read.keys, per_pair, _CARD.slots, self.ttl_s, KEYS_PER_CALL)
 
     def _commands(
         self,

@@ -123,6 +123,9 @@ class BatchSource:
         self.fatal: KafkaError | None = None
         # Told the number of partitions owned after every rebalance (readiness).
         self.on_owned: Callable[[int], None] = lambda owned: None
+        # Run before partitions are given up, so that the next owner reads what this member
+        # wrote outside Kafka (the feature store's card rings: ``features/owned.py``).
+        self.before_give_up: Callable[[], None] = lambda: None
         self._listener: RebalanceListener | None = None
         # Counts revokes and losses: a batch checks ownership only when one happened while
         # it was being collected (no per-message lookup on the hot path otherwise).
@@ -224,6 +227,7 @@ class BatchSource:
 
     def _revoked(self, _consumer: Consumer, partitions: Partitions) -> None:
         log.info("revoked %s: settling them before giving them up", _numbers(partitions))
+        self.before_give_up()
         if self._listener is not None:
             self._listener.on_revoke(partitions)
         self.owned = self.owned - {(p.topic, p.partition) for p in partitions}

@@ -15,8 +15,10 @@ import numpy as np
 import onnxruntime as ort
 import redis
 from numpy.typing import NDArray
+from redis.typing import EncodableT
 
 from worker.breaker import BreakerState, CircuitBreaker
+from worker.events import EventBatch
 from worker.features.stateful import stateful_features
 from worker.features.store import RedisFeatureStore
 from worker.ladder.level import (
@@ -35,6 +37,8 @@ from worker.models.primary import PrimaryModel
 # from this many rows up: one or a few such rows (a lone event at a low rate) may owe it to
 # their own values, which is their problem, not the model's.
 MIN_ROWS_TO_JUDGE = 8
+# Script calls of held terminal counts sent with each batch, at least (``_send_flush``).
+FLUSH_CALLS_PER_BATCH = 4
 
 
 def judge_scores(scores: NDArray[np.float64]) -> Verdict:
@@ -63,9 +67,18 @@ class PrimaryLevel:
         breaker: CircuitBreaker,
         timeout_s: float,
         writes: Writes | None = None,
+        flushes: Writes | None = None,
     ) -> None:
         self.model = model
         self.writes = writes or WriteBehind(store.client)
+        # The held terminal counts' writes (a burst a second: tens of script calls) go on a
+        # connection of their own, so that the next batch's read waits for them only when
+        # it could see them (``flush_could_be_seen``), not behind every burst.
+        self.flushes = flushes or self.writes
+        # Their script calls, sent a few with each batch (``_send_flush``) rather than all
+        # at once: Redis runs a connection's pipelined calls back to back, and a burst of
+        # them would hold the next batch's read behind it.
+        self._queued: list[list[EncodableT]] = []
         self.store = store
         self.store_breaker = store_breaker
         self.breaker = breaker
@@ -76,8 +89,9 @@ class PrimaryLevel:
     def read_ahead(self, ctx: BatchContext, rows: NDArray[np.intp]) -> None:
         if self.model is None or self.store_breaker.state is not BreakerState.CLOSED:
             return  # the read goes through the breaker when the level's turn comes
-        self.writes.wait()  # the store must hold every earlier batch before this read
-        ctx.ahead[self.source] = (rows, self.store.read_ahead(ctx.batch.take(rows)))
+        part = ctx.batch.take(rows)
+        self._settle_for_read(part)
+        ctx.ahead[self.source] = (rows, self.store.read_ahead(part))
 
     def score(self, ctx: BatchContext, rows: NDArray[np.intp]) -> LevelResult:
         if self.model is None:
@@ -93,7 +107,7 @@ class PrimaryLevel:
                 return self.store.aggregates(part, ahead, positions)
         else:
             part = ctx.batch.take(rows)
-            self.writes.wait()  # the store must hold every earlier batch before this read
+            self._settle_for_read(part)
 
             def read() -> tuple[NDArray[np.int64], NDArray[np.int64]]:
                 return self.store.aggregates(part)
@@ -140,24 +154,67 @@ class PrimaryLevel:
             raise CallFailed("invalid_output")  # not per row: the batch as a whole is wrong
         return out.astype(np.float64)
 
+    def _settle_for_read(self, part: EventBatch) -> None:
+        """The store must hold every earlier batch's counts that this read could see."""
+        self.writes.wait()
+        if self.flushes is self.writes or self.store.flush_could_be_seen(part):
+            self._flushes_landed()
+
+    def _flushes_landed(self) -> None:
+        self._send_flush([], everything=True)
+        self.flushes.wait()
+        self.store.flush_landed()
+
+    def _count(self, part: EventBatch) -> None:
+        """Send the counts of ``part``: the cards' writes now, the held terminal counts when
+        they are due, a few calls with each batch."""
+        # All of the batch's script calls on one permit: half-open keeps all or none of them.
+        self.writes.send(self.store_breaker, self.store.update_commands(part, flush=False))
+        self._send_flush(self.store.due_flush_commands())
+
+    def _send_flush(self, commands: list[list[EncodableT]], everything: bool = False) -> None:
+        """Queue ``commands`` and send the next few queued (a batch's share: at least
+        ``FLUSH_CALLS_PER_BATCH``, more when many wait), or all of them."""
+        self._queued += commands
+        if not self._queued:
+            return
+        count = len(self._queued)
+        if not everything:
+            count = min(count, max(FLUSH_CALLS_PER_BATCH, -(-count // 8)))
+        sent, self._queued = self._queued[:count], self._queued[count:]
+        self.flushes.send(self.store_breaker, sent)
+
     def finish(self, ctx: BatchContext, outcome: ScoredBatch) -> None:
         """Count the batch's transactions in the feature store — except cache hits, which
         are redeliveries already counted, and rows whose inputs the models cannot use."""
         fresh = ctx.model_ready & (outcome.source != SOURCES.index(Source.CACHE))
-        if not fresh.any():
-            return
-        part = ctx.batch.take(np.flatnonzero(fresh))
-        # All of the batch's script calls on one permit: half-open keeps all or none of them.
-        self.writes.send(self.store_breaker, self.store.update_commands(part))
+        if fresh.any():
+            self._count(ctx.batch.take(np.flatnonzero(fresh)))
+
+    @property
+    def skipped(self) -> dict[str, int]:
+        """Write commands skipped per dependency (its breaker was open), both connections."""
+        if self.flushes is self.writes:
+            return self.writes.skipped
+        merged = dict(self.writes.skipped)
+        for name, count in self.flushes.skipped.items():
+            merged[name] = merged.get(name, 0) + count
+        return merged
 
     def idle(self) -> None:
-        """Send the counts that wait in the store (their replies are read by the next
-        ``wait``)."""
-        commands = self.store.flush_commands()
-        if commands:
-            self.writes.send(self.store_breaker, commands)
+        """Send the counts that wait in the store (their replies are read later)."""
+        self._send_flush(self.store.flush_commands(), everything=True)
+
+    def settle(self) -> None:
+        """Send what waits and read every reply: the writes have landed (or failed)."""
+        self.idle()
+        self.writes.wait()
+        self._flushes_landed()
 
     def close(self) -> None:
         self.idle()
         self.writes.close()
+        if self.flushes is not self.writes:
+            self.flushes.close()
+        self.store.flush_landed()
         self._executor.shutdown(wait=False, cancel_futures=True)
