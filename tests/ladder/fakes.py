@@ -87,14 +87,21 @@ class FakeStore:
     def flush_commands(self) -> list[list[str]]:
         return []
 
+    # Held terminal counts: the calls the next ``due_flush_commands`` gives, whether a read
+    # could see those sent, and how often they were said to have landed.
+    flush_due: list[list[str]] = []  # noqa: RUF012 - replaced, never mutated
+    could_see = False
+    landed = 0
+
     def due_flush_commands(self) -> list[list[str]]:
-        return []
+        due, self.flush_due = self.flush_due, []
+        return due
 
     def flush_could_be_seen(self, batch: EventBatch) -> bool:
-        return False
+        return self.could_see
 
     def flush_landed(self) -> None:
-        return None
+        self.landed += 1
 
 
 class SentWrites:
@@ -103,12 +110,13 @@ class SentWrites:
     def __init__(self) -> None:
         self.sent: list[list[list[str]]] = []
         self.skipped: dict[str, int] = {}
+        self.waits = 0
 
     def send(self, breaker: CircuitBreaker, commands: list[list[str]]) -> None:
         self.sent.append(commands)
 
     def wait(self) -> None:
-        pass
+        self.waits += 1
 
     def close(self) -> None:
         pass

@@ -86,6 +86,40 @@ def test_the_real_primary_answers_and_updates_the_store(tmp_path: Path, batch: E
     assert primary.writes.sent == [[["UPDATE", "16"]]]  # type: ignore[attr-defined]
 
 
+def test_held_terminal_counts_go_a_few_calls_a_batch_unless_a_read_could_see_them(
+    tmp_path: Path, batch: EventBatch
+) -> None:
+    """Ten due script calls go four with each batch on the flush connection (a burst would
+    hold the next read behind it); a read that could see them first sends the rest and
+    waits for all of them; the cards' writes go on the other connection every batch."""
+    store = FakeStore()
+    manifest_dir = models_dir_with_primary(tmp_path / "m", _committed_primary())
+    manifest = load_manifest(manifest_dir)
+    writes, flushes = SentWrites(), SentWrites()
+    primary = PrimaryLevel(
+        PrimaryModel.load(manifest_dir, manifest, prefer_gpu=False),
+        store,  # type: ignore[arg-type]
+        breaker("feature_store"),
+        breaker("primary"),
+        1.0,
+        writes,  # type: ignore[arg-type]
+        flushes,  # type: ignore[arg-type]
+    )
+    ladder = Ladder([primary, SafeDefaultLevel()], None, DecisionPolicy(), "v")
+    store.flush_due = [["CALL", str(i)] for i in range(10)]
+    score_batch(batch, ladder)
+    assert [len(sent) for sent in flushes.sent] == [4]
+    score_batch(batch, ladder)
+    assert [len(sent) for sent in flushes.sent] == [4, 4]
+    assert (flushes.waits, store.landed) == (0, 0), "no read waited for them"
+    store.could_see = True
+    score_batch(batch, ladder)
+    assert [len(sent) for sent in flushes.sent] == [4, 4, 2]
+    assert (flushes.waits, store.landed) == (1, 1)
+    assert [call for sent in flushes.sent for call in sent] == [["CALL", str(i)] for i in range(10)]
+    assert len(writes.sent) == 3 and all(sent == [["UPDATE", "16"]] for sent in writes.sent)
+
+
 def test_nan_outputs_fall_through_to_the_fallback(tmp_path: Path, batch: EventBatch) -> None:
     ladder, _ = ladder_with(
         models_dir_with_primary(tmp_path / "m", nan_model(N_FEATURES)), FakeStore()
