@@ -170,21 +170,17 @@ class PendingTerminals:
         ids, days, packed sums); nothing is drained."""
         if not self._rows:
             return [], np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-        ids, columns = np.concatenate(self._ids), np.concatenate(self._columns)
-        days = columns[:, 0]
-        codes, distinct = factorize(ids)
-        offset = days - days.min()
-        span = int(offset.max()) + 1
-        pairs, inverse = np.unique(codes * span + offset, return_inverse=True)
-        sums = np.zeros(len(pairs), dtype=np.int64)
-        np.add.at(sums, inverse.reshape(-1), columns[:, 1])
-        owners = [distinct[c] for c in (pairs // span).tolist()]
-        return owners, pairs % span + days.min(), sums
+        distinct, codes, days, sums, _hints = self._summed()
+        return [distinct[c] for c in codes.tolist()], days, sums
 
-    def drain(self) -> Coalesced:
-        """Everything pending, summed per (terminal, day); empties the buffer."""
+    def _summed(
+        self,
+    ) -> tuple[
+        list[object], NDArray[np.int64], NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]
+    ]:
+        """Per (terminal, day) pair, ordered by terminal then day: the distinct terminals,
+        each pair's terminal (an index into them), day, summed increment and hint."""
         ids, columns = np.concatenate(self._ids), np.concatenate(self._columns)
-        self._ids, self._columns, self._rows = [], [], 0
         days, packed, hints = columns[:, 0], columns[:, 1], columns[:, 2]
         codes, distinct = factorize(ids)
         offset = days - days.min()
@@ -195,14 +191,19 @@ class PendingTerminals:
         np.add.at(sums, inverse, packed)
         pair_hints = np.zeros(len(pairs), dtype=np.int64)
         np.maximum.at(pair_hints, inverse, hints)  # one read saw the day: it is there
-        pair_codes, pair_days = pairs // span, pairs % span + days.min()
+        return distinct, pairs // span, pairs % span + days.min(), sums, pair_hints
+
+    def drain(self) -> Coalesced:
+        """Everything pending, summed per (terminal, day); empties the buffer."""
+        distinct, pair_codes, pair_days, sums, pair_hints = self._summed()
+        self._ids, self._columns, self._rows = [], [], 0
         # A pair's round: how many earlier pairs of its terminal share its slot.
         slot_keys = pair_codes * self.slots + pair_days % self.slots
         order = np.argsort(slot_keys, kind="stable")
         ranked = slot_keys[order]
         starts = np.flatnonzero(np.r_[True, ranked[1:] != ranked[:-1]])
         rank = np.arange(len(ranked)) - np.repeat(starts, np.diff(np.r_[starts, len(ranked)]))
-        round_of = np.empty(len(pairs), dtype=np.int64)
+        round_of = np.empty(len(pair_days), dtype=np.int64)
         round_of[order] = rank
         rounds = []
         for r in range(int(round_of.max()) + 1):
