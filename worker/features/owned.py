@@ -82,9 +82,8 @@ def owner_writes(
     kind = np.where(held == days, ADD, np.where(held < days, START, NOTHING))
     at = (days % slots) * _SLOT_BITS
     renew = renewed + renew_every_days <= days
-    same_card = np.flatnonzero(
-        [a == b for a, b in zip(keys[1:], keys[:-1], strict=True)] if len(keys) > 1 else []
-    )
+    names = np.asarray(keys, dtype=object)
+    same_card = np.flatnonzero(names[1:] == names[:-1])  # one numpy pass, no Python loop
     if len(same_card):  # a card's later days see the expiry day its earlier ones left
         renew = renew.copy()
         expiry = np.where(renew, days, renewed)
